@@ -1,0 +1,32 @@
+//! Arguments shared by several subcommands.
+
+use std::path::PathBuf;
+
+use genret_data::{Dataset, DatasetSource};
+
+/// Where the data comes from: a BEIR dataset by name, or a local folder.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// BEIR dataset name (scifact, nfcorpus, fiqa, msmarco, ...), fetched into the cache when missing.
+    #[arg(long, conflicts_with = "data")]
+    pub dataset: Option<String>,
+    /// A local folder in BEIR layout (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Fail on judgements that name unknown queries or documents instead of warning.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl DataArgs {
+    pub fn source(&self) -> anyhow::Result<DatasetSource> {
+        match (&self.dataset, &self.data) {
+            (_, Some(dir)) => Ok(DatasetSource::Dir(dir.clone())),
+            (Some(name), None) => Ok(DatasetSource::Named(name.clone())),
+            (None, None) => anyhow::bail!("say which data to use: --dataset NAME or --data DIR"),
+        }
+    }
+    pub fn open(&self) -> anyhow::Result<Dataset> {
+        Ok(Dataset::resolve(&self.source()?)?)
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod bm25;
+pub mod common;
+pub mod eval;

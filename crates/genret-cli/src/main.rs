@@ -1,0 +1,41 @@
+//! `genret`: generative retrieval with learned document identifiers, from the command line.
+//!
+//! A thin layer: each subcommand parses its arguments and calls the library crates.
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(name = "genret", version, about = "Generative retrieval with learned docids (GenRet, NeurIPS 2023)", long_about = None)]
+struct Cli {
+    /// Log level filter (also read from RUST_LOG), e.g. `info`, `debug`, `genret=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Eval(commands::eval::Args),
+    Bm25(commands::bm25::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let result = match cli.command {
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Bm25(args) => commands::bm25::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

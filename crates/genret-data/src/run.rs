@@ -1,0 +1,109 @@
+//! Ranked results: TREC run files, `qid Q0 docid rank score tag` a line.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::corpus::Lines;
+use crate::error::{DataError, Location, Result};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScoredDoc {
+    pub doc_id: String,
+    pub score: f64,
+}
+
+/// Retrieved documents per query, each list in the order the system ranked them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Run {
+    map: BTreeMap<String, Vec<ScoredDoc>>,
+}
+
+impl Run {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the ranked list of one query (highest first).
+    pub fn insert(&mut self, qid: impl Into<String>, docs: Vec<ScoredDoc>) {
+        self.map.insert(qid.into(), docs);
+    }
+    pub fn get(&self, qid: &str) -> Option<&[ScoredDoc]> {
+        self.map.get(qid).map(Vec::as_slice)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<ScoredDoc>)> {
+        self.map.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Reads a TREC run file. The order of lines is kept as given; evaluation re-sorts by score
+    /// the way trec_eval does.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut lines = Lines::open(path)?;
+        let mut run = Run::default();
+        while let Some((line_no, line)) = lines.next_line()? {
+            let loc = Location::line(path, line_no);
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() != 6 {
+                return Err(DataError::format(
+                    loc,
+                    format!("expected 6 columns (qid Q0 docid rank score tag), found {}", cols.len()),
+                ));
+            }
+            cols[3].parse::<i64>().map_err(|_| DataError::field(loc.clone(), "rank", format!("`{}` is not an integer", cols[3])))?;
+            let score: f64 = cols[4]
+                .parse()
+                .map_err(|_| DataError::field(loc.clone(), "score", format!("`{}` is not a number", cols[4])))?;
+            if !score.is_finite() {
+                return Err(DataError::field(loc, "score", "is not finite"));
+            }
+            run.map.entry(cols[0].to_string()).or_default().push(ScoredDoc { doc_id: cols[2].to_string(), score });
+        }
+        Ok(run)
+    }
+
+    /// Writes a TREC run file atomically (temporary file, then rename), ranks from 1.
+    pub fn write_trec(&self, path: impl AsRef<Path>, tag: &str) -> Result<()> {
+        write_atomically(path.as_ref(), |w| {
+            for (qid, docs) in &self.map {
+                for (rank, d) in docs.iter().enumerate() {
+                    writeln!(w, "{qid} Q0 {} {} {:.6} {tag}", d.doc_id, rank + 1, d.score)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Writes through a temporary file in the same directory and renames it into place, so a reader
+/// never sees a half-written file and a crash leaves the old file intact.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let loc = Location::file(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io(loc.clone(), e))?;
+    }
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(DataError::io(loc, e));
+    }
+    Ok(())
+}
