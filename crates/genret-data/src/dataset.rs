@@ -1,13 +1,24 @@
 //! Datasets by name or by folder.
 //!
 //! `--dataset scifact` resolves to `$GENRET_HOME/datasets/scifact` (default
-//! `~/.cache/genret/datasets/scifact`), downloaded from the public BEIR archive and unpacked when
-//! missing; `--data DIR` reads a local folder in the same layout.
+//! `~/.cache/genret/datasets/scifact`, or `$XDG_CACHE_HOME/genret/...`). When that folder is
+//! missing, the dataset is downloaded from the public BEIR archive
+//! (`{base}/{name}.zip`, base overridable with `GENRET_BEIR_URL`), checked, unpacked into a
+//! staging folder under the cache and renamed into place in one step, so the cache never holds a
+//! half-unpacked dataset. `GENRET_OFFLINE=1` (or `HF_HUB_OFFLINE=1`) turns the network off.
+//! `--data DIR` reads a local folder in the same layout.
+//!
+//! The names genret knows are in [`KNOWN_DATASETS`]. CQADupStack is one archive holding twelve
+//! forums; name one as `cqadupstack/android`. A folder in BEIR layout placed into the cache by
+//! hand (`$GENRET_HOME/datasets/NAME`) is found by its name too, known or not.
 
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::corpus::{Corpus, CorpusReader};
-use crate::error::{DataError, Result};
+use crate::error::{DataError, Location, Result};
 use crate::qrels::{Qrels, UnknownRefs};
 use crate::queries::Queries;
 
@@ -27,48 +38,358 @@ pub struct Dataset {
     pub root: PathBuf,
 }
 
+/// One split of a dataset loaded for evaluation or training: see [`Dataset::load_split`].
+#[derive(Debug, Clone)]
+pub struct SplitData {
+    /// The split's name (`test`, `dev`, `train`, ...).
+    pub split: String,
+    /// The whole corpus, in file order.
+    pub corpus: Corpus,
+    /// Only the queries that have judgements in `qrels` (after unknown rows were dropped), in
+    /// the order of the queries file.
+    pub queries: Queries,
+    /// The split's judgements, without rows that name unknown queries or documents.
+    pub qrels: Qrels,
+    /// How many judgement rows named a query or document the dataset lacks (dropped).
+    pub unknown: UnknownRefs,
+}
+
+/// A dataset the public BEIR archive serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownDataset {
+    /// The name used on the command line and as the archive's file name (`{name}.zip`).
+    pub name: &'static str,
+    /// Sub-datasets inside the archive (`name/sub`), for archives that hold several; empty when
+    /// the archive's top folder is the dataset itself.
+    pub subsets: &'static [&'static str],
+    /// Size of the archive, for the message before a download.
+    pub approx_size: &'static str,
+}
+
+/// The public BEIR archive (`{base}/{name}.zip`).
+pub const BEIR_BASE_URL: &str =
+    "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets";
+
+const CQADUPSTACK_FORUMS: &[&str] = &[
+    "android",
+    "english",
+    "gaming",
+    "gis",
+    "mathematica",
+    "physics",
+    "programmers",
+    "stats",
+    "tex",
+    "unix",
+    "webmasters",
+    "wordpress",
+];
+
+/// The datasets the public BEIR archive serves (BioASQ, Signal-1M, TREC-NEWS and Robust04 are
+/// not freely redistributable and are not there; use `--data DIR` for them).
+pub const KNOWN_DATASETS: &[KnownDataset] = &[
+    KnownDataset {
+        name: "msmarco",
+        subsets: &[],
+        approx_size: "1.1 GB",
+    },
+    KnownDataset {
+        name: "trec-covid",
+        subsets: &[],
+        approx_size: "70 MB",
+    },
+    KnownDataset {
+        name: "nfcorpus",
+        subsets: &[],
+        approx_size: "2.4 MB",
+    },
+    KnownDataset {
+        name: "nq",
+        subsets: &[],
+        approx_size: "490 MB",
+    },
+    KnownDataset {
+        name: "hotpotqa",
+        subsets: &[],
+        approx_size: "630 MB",
+    },
+    KnownDataset {
+        name: "fiqa",
+        subsets: &[],
+        approx_size: "17 MB",
+    },
+    KnownDataset {
+        name: "arguana",
+        subsets: &[],
+        approx_size: "3.8 MB",
+    },
+    KnownDataset {
+        name: "webis-touche2020",
+        subsets: &[],
+        approx_size: "220 MB",
+    },
+    KnownDataset {
+        name: "cqadupstack",
+        subsets: CQADUPSTACK_FORUMS,
+        approx_size: "440 MB",
+    },
+    KnownDataset {
+        name: "quora",
+        subsets: &[],
+        approx_size: "16 MB",
+    },
+    KnownDataset {
+        name: "dbpedia-entity",
+        subsets: &[],
+        approx_size: "630 MB",
+    },
+    KnownDataset {
+        name: "scidocs",
+        subsets: &[],
+        approx_size: "14 MB",
+    },
+    KnownDataset {
+        name: "fever",
+        subsets: &[],
+        approx_size: "1.2 GB",
+    },
+    KnownDataset {
+        name: "climate-fever",
+        subsets: &[],
+        approx_size: "1.2 GB",
+    },
+    KnownDataset {
+        name: "scifact",
+        subsets: &[],
+        approx_size: "2.7 MB",
+    },
+];
+
+/// Looks up a dataset name (`scifact`, `cqadupstack/android`): the archive entry and the
+/// sub-dataset, if any. Unknown names get an error listing the known ones.
+pub fn known_dataset(name: &str) -> Result<(&'static KnownDataset, Option<&'static str>)> {
+    let (archive, sub) = match name.split_once('/') {
+        Some((a, s)) => (a, Some(s)),
+        None => (name, None),
+    };
+    let Some(entry) = KNOWN_DATASETS.iter().find(|d| d.name == archive) else {
+        return Err(DataError::Dataset(format!(
+            "unknown dataset `{name}`; known: {} (or pass --data DIR with a folder in BEIR layout)",
+            known_names().join(", ")
+        )));
+    };
+    match (entry.subsets.is_empty(), sub) {
+        (true, None) => Ok((entry, None)),
+        (true, Some(_)) => Err(DataError::Dataset(format!(
+            "unknown dataset `{name}`: `{archive}` has no sub-datasets"
+        ))),
+        (false, Some(s)) => match entry.subsets.iter().find(|x| **x == s) {
+            Some(s) => Ok((entry, Some(*s))),
+            None => Err(DataError::Dataset(format!(
+                "unknown dataset `{name}`; `{archive}` holds: {}",
+                entry
+                    .subsets
+                    .iter()
+                    .map(|s| format!("{archive}/{s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        },
+        (false, None) => Err(DataError::Dataset(format!(
+            "`{archive}` is a collection; name one of its datasets: {}",
+            entry
+                .subsets
+                .iter()
+                .map(|s| format!("{archive}/{s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Every name [`Dataset::resolve`] accepts, in registry order.
+pub fn known_names() -> Vec<String> {
+    KNOWN_DATASETS
+        .iter()
+        .flat_map(|d| {
+            if d.subsets.is_empty() {
+                vec![d.name.to_string()]
+            } else {
+                d.subsets
+                    .iter()
+                    .map(|s| format!("{}/{s}", d.name))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
 /// The cache directory genret keeps datasets, models' encoded states and runs under.
 pub fn genret_home() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GENRET_HOME") {
+    if let Some(dir) = std::env::var_os("GENRET_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("genret")
 }
 
+/// How [`Dataset::resolve_with`] finds and fetches a named dataset. `Default` reads the
+/// environment (see [`ResolveOptions::from_env`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// The cache root; datasets live under `{home}/datasets/{name}`.
+    pub home: PathBuf,
+    /// Never touch the network; a dataset missing from the cache is an error.
+    pub offline: bool,
+    /// Where archives are fetched from: `{base_url}/{archive}.zip`.
+    pub base_url: String,
+    /// Draw a progress bar on stderr while downloading (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+impl ResolveOptions {
+    /// `GENRET_HOME` (see [`genret_home`]), `GENRET_OFFLINE` or `HF_HUB_OFFLINE` set to
+    /// `1`/`true`/`yes`/`on`, and `GENRET_BEIR_URL` (default [`BEIR_BASE_URL`]).
+    pub fn from_env() -> Self {
+        Self::from_vars(genret_home(), |k| std::env::var(k).ok())
+    }
+
+    fn from_vars(home: PathBuf, var: impl Fn(&str) -> Option<String>) -> Self {
+        let truthy = |k: &str| {
+            var(k).is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+        };
+        let base_url = var("GENRET_BEIR_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| BEIR_BASE_URL.to_string());
+        Self {
+            home,
+            offline: truthy("GENRET_OFFLINE") || truthy("HF_HUB_OFFLINE"),
+            base_url,
+            progress: true,
+        }
+    }
+
+    /// The cache folder of datasets.
+    pub fn datasets_dir(&self) -> PathBuf {
+        self.home.join("datasets")
+    }
+}
+
+fn has_corpus(dir: &Path) -> bool {
+    dir.join("corpus.jsonl").is_file() || dir.join("corpus.jsonl.gz").is_file()
+}
+
 impl Dataset {
     /// Opens a local folder, checking that it holds a corpus.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
-        let ds = Dataset {
-            name: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into()),
-            root,
-        };
+        if !root.is_dir() {
+            return Err(DataError::Dataset(format!(
+                "{}: no such folder (--data expects a folder in BEIR layout: corpus.jsonl[.gz], \
+                 queries.jsonl, qrels/<split>.tsv)",
+                root.display()
+            )));
+        }
+        let name = root
+            .canonicalize()
+            .ok()
+            .as_deref()
+            .unwrap_or(&root)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into());
+        let ds = Dataset { name, root };
         ds.corpus_path()?;
         Ok(ds)
     }
 
-    /// Resolves a source to a folder on disk (downloading a named dataset when allowed).
+    /// Resolves a source to a folder on disk, downloading a named dataset when it is missing
+    /// from the cache and the network is allowed; options come from the environment.
     pub fn resolve(source: &DatasetSource) -> Result<Self> {
+        Self::resolve_with(source, &ResolveOptions::from_env())
+    }
+
+    /// [`Dataset::resolve`] with explicit options (cache root, offline, archive URL).
+    pub fn resolve_with(source: &DatasetSource, opts: &ResolveOptions) -> Result<Self> {
         match source {
             DatasetSource::Dir(dir) => Self::from_dir(dir),
             DatasetSource::Named(name) => {
-                let dir = genret_home().join("datasets").join(name);
-                if dir.join("corpus.jsonl").exists() || dir.join("corpus.jsonl.gz").exists() {
-                    return Self::from_dir(&dir).map(|mut d| {
-                        d.name = name.clone();
-                        d
+                let name = name.trim();
+                // A folder the user put into the cache by hand is used under its own name.
+                let cached = opts.datasets_dir().join(name);
+                let plain = !name.is_empty()
+                    && Path::new(name)
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if plain && has_corpus(&cached) {
+                    return Ok(Dataset {
+                        name: name.to_string(),
+                        root: cached,
                     });
                 }
-                Err(DataError::Dataset(format!(
-                    "dataset `{name}` is not in the cache ({}) and cannot be downloaded here; \
-                     either connect to the internet so genret can fetch it from the BEIR archive, \
-                     or pass --data DIR with a folder in BEIR layout",
-                    dir.display()
-                )))
+                let (entry, sub) = known_dataset(name)?;
+                let archive_dir = opts.datasets_dir().join(entry.name);
+                let root = match sub {
+                    Some(s) => archive_dir.join(s),
+                    None => archive_dir.clone(),
+                };
+                if !has_corpus(&root) {
+                    let url = format!("{}/{}.zip", opts.base_url, entry.name);
+                    if opts.offline {
+                        return Err(DataError::Dataset(format!(
+                            "dataset `{name}` is not in the cache ({}) and the network is off \
+                             (GENRET_OFFLINE or HF_HUB_OFFLINE is set); either unset it and connect \
+                             to the internet so genret can fetch {url}, or pass --data DIR with a \
+                             folder in BEIR layout",
+                            root.display()
+                        )));
+                    }
+                    if archive_dir.exists() {
+                        return Err(DataError::Dataset(format!(
+                            "{}: the cache folder of `{name}` exists but holds no corpus.jsonl[.gz] \
+                             at {}; remove it so genret can download {url} again, or pass --data DIR",
+                            archive_dir.display(),
+                            root.display()
+                        )));
+                    }
+                    download_archive(entry, &url, opts).map_err(|e| match e {
+                        DownloadError::Network(msg) => DataError::Dataset(format!(
+                            "dataset `{name}` is not in the cache ({}) and downloading it failed: \
+                             {url}: {msg}; either connect to the internet so genret can fetch it \
+                             (set GENRET_BEIR_URL for a mirror), or pass --data DIR with a folder \
+                             in BEIR layout (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv)",
+                            root.display()
+                        )),
+                        DownloadError::Data(e) => e,
+                    })?;
+                    if !has_corpus(&root) {
+                        return Err(DataError::Dataset(format!(
+                            "{url} unpacked to {} but {} holds no corpus.jsonl[.gz]",
+                            archive_dir.display(),
+                            root.display()
+                        )));
+                    }
+                }
+                Ok(Dataset {
+                    name: name.to_string(),
+                    root,
+                })
             }
         }
     }
@@ -98,7 +419,12 @@ impl Dataset {
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tsv")).map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".tsv"))
+                    .map(str::to_string)
+            })
             .collect();
         out.sort();
         out
@@ -116,18 +442,371 @@ impl Dataset {
     pub fn load_queries(&self) -> Result<Queries> {
         Queries::load(self.queries_path())
     }
-    /// Reads a split's judgements and drops (or, with `strict`, rejects) rows naming unknown ids.
-    pub fn load_qrels(&self, split: &str, queries: &Queries, corpus: &Corpus, strict: bool) -> Result<(Qrels, UnknownRefs)> {
+
+    fn split_path(&self, split: &str) -> Result<PathBuf> {
         let path = self.qrels_path(split);
         if !path.exists() {
+            let splits = self.splits();
             return Err(DataError::Dataset(format!(
-                "{}: dataset has no `{split}` split (available: {})",
+                "{}: dataset `{}` has no `{split}` split (available: {})",
                 path.display(),
-                self.splits().join(", ")
+                self.name,
+                if splits.is_empty() {
+                    "none".to_string()
+                } else {
+                    splits.join(", ")
+                }
             )));
         }
-        let mut qrels = Qrels::load(&path)?;
-        let unknown = qrels.check_refs(&path, |q| queries.contains(q), |d| corpus.contains(d), strict)?;
-        Ok((qrels, unknown))
+        Ok(path)
+    }
+
+    /// Reads a split's judgements and drops (or, with `strict`, rejects with the line and
+    /// field) rows naming unknown ids; the counts of dropped rows come back.
+    pub fn load_qrels(
+        &self,
+        split: &str,
+        queries: &Queries,
+        corpus: &Corpus,
+        strict: bool,
+    ) -> Result<(Qrels, UnknownRefs)> {
+        let path = self.split_path(split)?;
+        Qrels::load_checked(
+            &path,
+            |q| queries.contains(q),
+            |d| corpus.contains(d),
+            strict,
+        )
+    }
+
+    /// Everything an evaluation or a training run of one split needs, checked: the corpus, the
+    /// queries that have judgements in this split, the judgements, and how many judgement rows
+    /// named unknown queries or documents (dropped with a warning, or an error under `strict`).
+    ///
+    /// ```no_run
+    /// # use genret_data::{Dataset, DatasetSource};
+    /// let ds = Dataset::resolve(&DatasetSource::Named("scifact".into()))?;
+    /// let test = ds.load_split("test", false)?;
+    /// assert_eq!(test.queries.len(), test.qrels.len());
+    /// # Ok::<(), genret_data::DataError>(())
+    /// ```
+    pub fn load_split(&self, split: &str, strict: bool) -> Result<SplitData> {
+        let path = self.split_path(split)?;
+        let corpus = self.load_corpus()?;
+        let all_queries = self.load_queries()?;
+        let (qrels, unknown) = Qrels::load_checked(
+            &path,
+            |q| all_queries.contains(q),
+            |d| corpus.contains(d),
+            strict,
+        )?;
+        let queries = Queries::from_queries(all_queries.judged(&qrels));
+        Ok(SplitData {
+            split: split.to_string(),
+            corpus,
+            queries,
+            qrels,
+            unknown,
+        })
+    }
+}
+
+/// Why a download failed: the network (the caller turns this into the "two ways out" message),
+/// or the data (a broken archive, a full disk), reported as is.
+enum DownloadError {
+    Network(String),
+    Data(DataError),
+}
+
+impl From<DataError> for DownloadError {
+    fn from(e: DataError) -> Self {
+        DownloadError::Data(e)
+    }
+}
+
+/// Removes a staging folder however the download ends.
+struct StagingDir(PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn is_local_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Fetches `{url}` into a staging folder under the cache, checks and unpacks it, and renames
+/// the dataset folder into `{datasets}/{entry.name}`.
+fn download_archive(
+    entry: &KnownDataset,
+    url: &str,
+    opts: &ResolveOptions,
+) -> Result<(), DownloadError> {
+    let datasets = opts.datasets_dir();
+    let target = datasets.join(entry.name);
+    std::fs::create_dir_all(&datasets).map_err(|e| DataError::io(Location::file(&datasets), e))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let staging = StagingDir(datasets.join(format!(
+        ".download-{}-{}-{nanos}",
+        entry.name,
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&staging.0)
+        .map_err(|e| DataError::io(Location::file(&staging.0), e))?;
+
+    let zip_path = staging.0.join(format!("{}.zip", entry.name));
+    tracing::info!(
+        "downloading dataset `{}` ({}) from {url}",
+        entry.name,
+        entry.approx_size
+    );
+    fetch(url, &zip_path, opts.progress)?;
+
+    let unpacked = staging.0.join("unpacked");
+    unpack_zip(&zip_path, &unpacked, url)?;
+    let _ = std::fs::remove_file(&zip_path);
+
+    let top = dataset_folder(&unpacked, entry.name).ok_or_else(|| {
+        DataError::Dataset(format!(
+            "{url}: the archive holds neither a `{}/` folder nor a corpus.jsonl at its top",
+            entry.name
+        ))
+    })?;
+    if let Err(e) = std::fs::rename(&top, &target) {
+        // Another process may have finished the same download first.
+        if !target.is_dir() {
+            return Err(DataError::io(Location::file(&target), e).into());
+        }
+    }
+    tracing::info!("dataset `{}` is in {}", entry.name, target.display());
+    Ok(())
+}
+
+/// The folder inside an unpacked archive that is the dataset: `{name}/`, else the only folder at
+/// the top (ignoring `__MACOSX`), else the top itself when it holds the files.
+fn dataset_folder(unpacked: &Path, name: &str) -> Option<PathBuf> {
+    let named = unpacked.join(name);
+    if named.is_dir() {
+        return Some(named);
+    }
+    let dirs: Vec<PathBuf> = std::fs::read_dir(unpacked)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name() != "__MACOSX" && e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    if has_corpus(unpacked) || unpacked.join("queries.jsonl").is_file() {
+        return Some(unpacked.to_path_buf());
+    }
+    match dirs.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+fn fetch(url: &str, dest: &Path, progress: bool) -> Result<(), DownloadError> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(20))
+        .timeout_read(Duration::from_secs(60))
+        .user_agent(concat!("genret/", env!("CARGO_PKG_VERSION")))
+        .try_proxy_from_env(!is_local_url(url))
+        .build();
+    let response = match agent.get(url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => {
+            return Err(DownloadError::Network(format!(
+                "the server answered HTTP {code} {}",
+                r.status_text()
+            )))
+        }
+        Err(ureq::Error::Transport(t)) => {
+            // Transport's Display repeats the URL, which the caller's message already names.
+            let mut msg = match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            };
+            if let Some(source) = std::error::Error::source(&t) {
+                msg = format!("{msg}: {source}");
+            }
+            return Err(DownloadError::Network(msg));
+        }
+    };
+    let expected: Option<u64> = response
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse().ok());
+    let bar = if progress {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            expected,
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(format!(
+            "downloading {}",
+            dest.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let loc = Location::file(dest);
+    let mut out = File::create(dest).map_err(|e| DataError::io(loc.clone(), e))?;
+    let mut reader = response.into_reader();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                bar.abandon();
+                return Err(DownloadError::Network(format!(
+                    "the download broke off after {total} bytes: {e}"
+                )));
+            }
+        };
+        out.write_all(&buf[..n])
+            .map_err(|e| DataError::io(loc.clone(), e))?;
+        total += n as u64;
+        bar.set_position(total);
+    }
+    out.sync_all().map_err(|e| DataError::io(loc.clone(), e))?;
+    bar.finish_and_clear();
+    if let Some(n) = expected {
+        if n != total {
+            return Err(DownloadError::Network(format!(
+                "the download broke off: got {total} of {n} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `zip_path` is a whole zip archive and unpacks it into `dest`, refusing entries
+/// that would land outside `dest`. Every entry's CRC is checked as it is read.
+fn unpack_zip(zip_path: &Path, dest: &Path, url: &str) -> Result<()> {
+    let loc = Location::file(zip_path);
+    let mut magic = [0u8; 4];
+    let mut file = File::open(zip_path).map_err(|e| DataError::io(loc.clone(), e))?;
+    let got = file
+        .read(&mut magic)
+        .map_err(|e| DataError::io(loc.clone(), e))?;
+    if got < 4 || &magic != b"PK\x03\x04" {
+        return Err(DataError::format(
+            loc,
+            format!("what {url} sent is not a zip archive (a proxy's or server's error page?)"),
+        ));
+    }
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| {
+        DataError::format(
+            loc.clone(),
+            format!("{url}: broken or cut-short zip archive: {e}"),
+        )
+    })?;
+    std::fs::create_dir_all(dest).map_err(|e| DataError::io(Location::file(dest), e))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| {
+            DataError::format(loc.clone(), format!("{url}: broken zip entry #{i}: {e}"))
+        })?;
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(DataError::format(
+                loc,
+                format!(
+                    "{url}: zip entry `{}` points outside the archive's folder",
+                    entry.name()
+                ),
+            ));
+        };
+        let out_path = dest.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&out_path)
+                .map_err(|e| DataError::io(Location::file(&out_path), e))?;
+            continue;
+        }
+        if let Some(parent) = out_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DataError::io(Location::file(parent), e))?;
+        }
+        let mut out =
+            File::create(&out_path).map_err(|e| DataError::io(Location::file(&out_path), e))?;
+        let name = entry.name().to_string();
+        std::io::copy(&mut entry, &mut out).map_err(|e| {
+            DataError::format(
+                loc.clone(),
+                format!("{url}: zip entry `{name}` is broken or cut short: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(vars: &[(&str, &str)]) -> ResolveOptions {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ResolveOptions::from_vars(PathBuf::from("/h"), |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn options_from_environment() {
+        let o = opts(&[]);
+        assert!(!o.offline);
+        assert_eq!(o.base_url, BEIR_BASE_URL);
+        assert_eq!(o.datasets_dir(), PathBuf::from("/h/datasets"));
+        assert!(opts(&[("GENRET_OFFLINE", "1")]).offline);
+        assert!(opts(&[("HF_HUB_OFFLINE", "true")]).offline);
+        assert!(!opts(&[("GENRET_OFFLINE", "0")]).offline);
+        assert_eq!(
+            opts(&[("GENRET_BEIR_URL", "http://127.0.0.1:9/x/")]).base_url,
+            "http://127.0.0.1:9/x"
+        );
+    }
+
+    #[test]
+    fn registry_names() {
+        assert_eq!(known_dataset("scifact").unwrap().0.name, "scifact");
+        assert_eq!(known_dataset("cqadupstack/tex").unwrap().1, Some("tex"));
+        let err = known_dataset("nosuch").unwrap_err().to_string();
+        for name in [
+            "scifact",
+            "nfcorpus",
+            "fiqa",
+            "arguana",
+            "scidocs",
+            "trec-covid",
+            "msmarco",
+        ] {
+            assert!(err.contains(name), "{err}");
+        }
+        assert!(known_dataset("cqadupstack")
+            .unwrap_err()
+            .to_string()
+            .contains("cqadupstack/android"));
+        assert!(known_dataset("scifact/x").is_err());
+    }
+
+    #[test]
+    fn local_urls() {
+        assert!(is_local_url("http://127.0.0.1:8080/x"));
+        assert!(is_local_url("http://localhost/x"));
+        assert!(!is_local_url(BEIR_BASE_URL));
     }
 }

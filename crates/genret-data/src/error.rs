@@ -12,10 +12,16 @@ pub struct Location {
 
 impl Location {
     pub fn file(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), line: None }
+        Self {
+            path: path.to_path_buf(),
+            line: None,
+        }
     }
     pub fn line(path: &Path, line: usize) -> Self {
-        Self { path: path.to_path_buf(), line: Some(line) }
+        Self {
+            path: path.to_path_buf(),
+            line: Some(line),
+        }
     }
 }
 
@@ -32,13 +38,24 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{loc}: {source}")]
-    Io { loc: Location, source: std::io::Error },
+    Io {
+        loc: Location,
+        source: std::io::Error,
+    },
     #[error("{loc}: invalid JSON: {message}")]
     Json { loc: Location, message: String },
     #[error("{loc}: field `{field}`: {message}")]
-    Field { loc: Location, field: &'static str, message: String },
-    #[error("{loc}: duplicate id `{id}` (first seen on line {first_line})")]
-    DuplicateId { loc: Location, id: String, first_line: usize },
+    Field {
+        loc: Location,
+        field: &'static str,
+        message: String,
+    },
+    #[error("{loc}: field `_id`: duplicate id `{id}` (first seen on line {first_line})")]
+    DuplicateId {
+        loc: Location,
+        id: String,
+        first_line: usize,
+    },
     #[error("{loc}: {message}")]
     Format { loc: Location, message: String },
     #[error("{loc}: file is empty")]
@@ -52,10 +69,17 @@ impl DataError {
         DataError::Io { loc, source }
     }
     pub fn field(loc: Location, field: &'static str, message: impl Into<String>) -> Self {
-        DataError::Field { loc, field, message: message.into() }
+        DataError::Field {
+            loc,
+            field,
+            message: message.into(),
+        }
     }
     pub fn format(loc: Location, message: impl Into<String>) -> Self {
-        DataError::Format { loc, message: message.into() }
+        DataError::Format {
+            loc,
+            message: message.into(),
+        }
     }
 }
 

@@ -11,6 +11,11 @@
 //! held as JSON values; [`Corpus`] collects the stream into compact owned documents when a
 //! component needs random access. Every malformed input is a [`DataError`] naming the file, the
 //! line and the field.
+//!
+//! Datasets are opened by name ([`DatasetSource::Named`]: fetched from the public BEIR archive
+//! into `$GENRET_HOME/datasets` when missing, see [`dataset`]) or from a folder
+//! ([`DatasetSource::Dir`]); [`Dataset::load_split`] gives the checked corpus, judged queries and
+//! judgements of one split.
 
 pub mod corpus;
 pub mod dataset;
@@ -20,7 +25,10 @@ pub mod queries;
 pub mod run;
 
 pub use corpus::{Corpus, CorpusReader, Document};
-pub use dataset::{Dataset, DatasetSource};
+pub use dataset::{
+    genret_home, known_dataset, known_names, Dataset, DatasetSource, KnownDataset, ResolveOptions,
+    SplitData, BEIR_BASE_URL, KNOWN_DATASETS,
+};
 pub use error::{DataError, Location};
 pub use qrels::{Qrels, QrelsFormat, UnknownRefs};
 pub use queries::{Queries, Query};

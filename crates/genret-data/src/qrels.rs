@@ -6,7 +6,7 @@
 //! Relevance is an integer grade; rows with grade 0 are kept (trec_eval counts them as judged
 //! non-relevant) and negative grades are kept as given (trec_eval treats them as non-relevant).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -37,62 +37,91 @@ pub struct UnknownRefs {
 }
 
 impl Qrels {
-    /// Reads a qrels file, detecting the format from its first line (a BEIR header, or four
-    /// columns for TREC).
+    /// Reads a qrels file, detecting the format from its first line: a BEIR header
+    /// (`query-id<TAB>corpus-id<TAB>score`), four whitespace-separated columns for TREC, or
+    /// tab-separated columns for BEIR without a header.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let mut lines = Lines::open(path)?;
         let mut qrels = Qrels::default();
-        let mut format: Option<QrelsFormat> = None;
-        while let Some((line_no, line)) = lines.next_line()? {
-            let loc = Location::line(path, line_no);
-            if format.is_none() {
-                let lower = line.to_ascii_lowercase();
-                if lower.starts_with("query-id") || lower.starts_with("query_id") || lower.starts_with("qid\t") {
-                    format = Some(QrelsFormat::Beir);
-                    continue;
-                }
-                format = Some(if line.split_whitespace().count() == 4 { QrelsFormat::Trec } else { QrelsFormat::Beir });
-            }
-            let (qid, docid, rel) = match format {
-                Some(QrelsFormat::Beir) => {
-                    let cols: Vec<&str> = line.split('\t').collect();
-                    if cols.len() != 3 {
-                        return Err(DataError::format(
-                            loc,
-                            format!("expected 3 tab-separated columns (query-id, corpus-id, score), found {}", cols.len()),
-                        ));
-                    }
-                    (cols[0].trim(), cols[1].trim(), cols[2].trim())
-                }
-                _ => {
-                    let cols: Vec<&str> = line.split_whitespace().collect();
-                    if cols.len() != 4 {
-                        return Err(DataError::format(
-                            loc,
-                            format!("expected 4 columns (qid iter docid rel), found {}", cols.len()),
-                        ));
-                    }
-                    (cols[0], cols[2], cols[3])
-                }
-            };
-            if qid.is_empty() {
-                return Err(DataError::field(loc, "query-id", "is empty"));
-            }
-            if docid.is_empty() {
-                return Err(DataError::field(loc, "corpus-id", "is empty"));
-            }
-            let rel: i32 = rel
-                .parse()
-                .or_else(|_| rel.parse::<f64>().map_err(|_| ()).and_then(|f| if f.fract() == 0.0 { Ok(f as i32) } else { Err(()) }))
-                .map_err(|_| DataError::field(loc.clone(), "score", format!("`{rel}` is not an integer")))?;
+        read_rows(path.as_ref(), None, |_, qid, docid, rel| {
             qrels.insert(qid, docid, rel);
-        }
+            Ok(())
+        })?;
         Ok(qrels)
     }
 
+    /// Reads a qrels file of a known format (a BEIR header line is skipped when present).
+    pub fn load_format(path: impl AsRef<Path>, format: QrelsFormat) -> Result<Self> {
+        let mut qrels = Qrels::default();
+        read_rows(path.as_ref(), Some(format), |_, qid, docid, rel| {
+            qrels.insert(qid, docid, rel);
+            Ok(())
+        })?;
+        Ok(qrels)
+    }
+
+    /// Reads a qrels file and checks every row against the dataset as it goes: rows naming a
+    /// query or document the dataset lacks are dropped and counted (and a warning logged), as
+    /// BEIR's loader drops them; with `strict` the first such row is an error naming its line
+    /// and field. Counting follows [`Qrels::check_refs`].
+    pub fn load_checked(
+        path: impl AsRef<Path>,
+        has_query: impl Fn(&str) -> bool,
+        has_document: impl Fn(&str) -> bool,
+        strict: bool,
+    ) -> Result<(Self, UnknownRefs)> {
+        let path = path.as_ref();
+        let mut qrels = Qrels::default();
+        let mut unknown = UnknownRefs::default();
+        let mut unknown_qids: BTreeSet<String> = BTreeSet::new();
+        let mut first_problem: Option<String> = None;
+        read_rows(path, None, |loc, qid, docid, rel| {
+            if !has_query(qid) {
+                if strict {
+                    return Err(DataError::field(
+                        loc.clone(),
+                        "query-id",
+                        format!("query `{qid}` is not in the queries file (drop --strict to skip such rows)"),
+                    ));
+                }
+                first_problem.get_or_insert_with(|| format!("{loc}: unknown query `{qid}`"));
+                unknown_qids.insert(qid.to_string());
+                unknown.dropped_rows += 1;
+                return Ok(());
+            }
+            if !has_document(docid) {
+                if strict {
+                    return Err(DataError::field(
+                        loc.clone(),
+                        "corpus-id",
+                        format!("document `{docid}` is not in the corpus (drop --strict to skip such rows)"),
+                    ));
+                }
+                first_problem.get_or_insert_with(|| format!("{loc}: unknown document `{docid}`"));
+                unknown.unknown_documents += 1;
+                unknown.dropped_rows += 1;
+                return Ok(());
+            }
+            qrels.insert(qid, docid, rel);
+            Ok(())
+        })?;
+        unknown.unknown_queries = unknown_qids.len();
+        if let Some(first) = first_problem {
+            tracing::warn!(
+                file = %path.display(),
+                unknown_queries = unknown.unknown_queries,
+                unknown_documents = unknown.unknown_documents,
+                "dropped {} judgement rows naming unknown ids, first at {first} (use --strict to fail instead)",
+                unknown.dropped_rows
+            );
+        }
+        Ok((qrels, unknown))
+    }
+
     pub fn insert(&mut self, qid: &str, docid: &str, rel: i32) {
-        self.map.entry(qid.to_string()).or_default().insert(docid.to_string(), rel);
+        self.map
+            .entry(qid.to_string())
+            .or_default()
+            .insert(docid.to_string(), rel);
     }
 
     /// Judgements of one query (document id -> grade).
@@ -151,7 +180,9 @@ impl Qrels {
                     unknown.unknown_documents += 1;
                     unknown.dropped_rows += 1;
                     if err.is_none() {
-                        err = Some(format!("document `{docid}` (query `{qid}`) is not in the corpus"));
+                        err = Some(format!(
+                            "document `{docid}` (query `{qid}`) is not in the corpus"
+                        ));
                     }
                 }
                 ok
@@ -176,9 +207,12 @@ impl Qrels {
 
     /// Writes TREC qrels (`qid 0 docid rel`) atomically.
     pub fn write_trec(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::run::write_atomically(path.as_ref(), |w| {
+        let path = path.as_ref();
+        crate::run::write_atomically(path, |w| {
             for (qid, docs) in &self.map {
+                check_token(path, "query id", qid)?;
                 for (docid, rel) in docs {
+                    check_token(path, "document id", docid)?;
                     writeln!(w, "{qid} 0 {docid} {rel}")?;
                 }
             }
@@ -188,14 +222,133 @@ impl Qrels {
 
     /// Writes BEIR qrels (header and three tab-separated columns) atomically.
     pub fn write_beir(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::run::write_atomically(path.as_ref(), |w| {
+        let path = path.as_ref();
+        crate::run::write_atomically(path, |w| {
             writeln!(w, "query-id\tcorpus-id\tscore")?;
             for (qid, docs) in &self.map {
+                check_beir_token(path, "query id", qid)?;
                 for (docid, rel) in docs {
+                    check_beir_token(path, "document id", docid)?;
                     writeln!(w, "{qid}\t{docid}\t{rel}")?;
                 }
             }
             Ok(())
         })
     }
+}
+
+fn is_beir_header(line: &str) -> bool {
+    let lower = line.trim_start().to_ascii_lowercase();
+    lower.starts_with("query-id") || lower.starts_with("query_id") || lower.starts_with("qid\t")
+}
+
+/// Reads the rows of a qrels file, calling `row(location, qid, docid, rel)` for each.
+fn read_rows(
+    path: &Path,
+    format: Option<QrelsFormat>,
+    mut row: impl FnMut(&Location, &str, &str, i32) -> Result<()>,
+) -> Result<()> {
+    let mut lines = Lines::open(path)?;
+    let mut format = format;
+    let mut first = true;
+    while let Some((line_no, line)) = lines.next_line()? {
+        let loc = Location::line(path, line_no);
+        if first {
+            first = false;
+            if is_beir_header(line) {
+                if format.is_none() {
+                    format = Some(QrelsFormat::Beir);
+                }
+                continue;
+            }
+            if format.is_none() {
+                let n = line.split_whitespace().count();
+                format = Some(if n != 4 && line.contains('\t') {
+                    QrelsFormat::Beir
+                } else {
+                    QrelsFormat::Trec
+                });
+            }
+        }
+        let (qid, docid, rel) = match format {
+            Some(QrelsFormat::Beir) => {
+                let cols: Vec<&str> = line.split('\t').collect();
+                if cols.len() != 3 {
+                    return Err(DataError::format(
+                        loc,
+                        format!(
+                            "expected 3 tab-separated columns (query-id, corpus-id, score), found {}",
+                            cols.len()
+                        ),
+                    ));
+                }
+                (cols[0].trim(), cols[1].trim(), cols[2].trim())
+            }
+            _ => {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                if cols.len() != 4 {
+                    return Err(DataError::format(
+                        loc,
+                        format!(
+                            "expected 4 columns (qid iter docid rel), found {}",
+                            cols.len()
+                        ),
+                    ));
+                }
+                (cols[0], cols[2], cols[3])
+            }
+        };
+        if qid.is_empty() {
+            return Err(DataError::field(loc, "query-id", "is empty"));
+        }
+        if docid.is_empty() {
+            return Err(DataError::field(loc, "corpus-id", "is empty"));
+        }
+        let rel = parse_grade(rel).ok_or_else(|| {
+            DataError::field(
+                loc.clone(),
+                "score",
+                format!("`{rel}` is not an integer relevance grade"),
+            )
+        })?;
+        row(&loc, qid, docid, rel)?;
+    }
+    Ok(())
+}
+
+/// An integer grade; `1.0` is accepted as 1 (some tools write grades as floats).
+fn parse_grade(s: &str) -> Option<i32> {
+    if let Ok(v) = s.parse::<i32>() {
+        return Some(v);
+    }
+    let f: f64 = s.parse().ok()?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= i32::MAX as f64).then_some(f as i32)
+}
+
+/// Checks that an id can be written in a whitespace-separated format.
+pub(crate) fn check_token(path: &Path, what: &str, s: &str) -> std::io::Result<()> {
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "cannot write {what} `{s}` to {}: it is empty or holds whitespace",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that an id can be written as one column of a tab-separated file.
+fn check_beir_token(path: &Path, what: &str, s: &str) -> std::io::Result<()> {
+    if s.trim().is_empty() || s.contains(['\t', '\n', '\r']) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "cannot write {what} `{s}` to {}: it is empty or holds a tab or line break",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::corpus::{id_field, Lines};
+use crate::corpus::{id_field, parse_json_line, JsonKind, Lines};
 use crate::error::{DataError, Location, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -36,15 +36,27 @@ impl Queries {
         let mut first_lines = Vec::new();
         while let Some((line_no, line)) = lines.next_line()? {
             let loc = Location::line(path, line_no);
-            let raw: RawQuery = serde_json::from_str(line)
-                .map_err(|e| DataError::Json { loc: loc.clone(), message: e.to_string() })?;
+            let raw: RawQuery = parse_json_line(
+                line,
+                &loc,
+                &[
+                    ("_id", JsonKind::StringOrNumber),
+                    ("text", JsonKind::String),
+                ],
+            )?;
             let id = id_field(raw.id, &loc)?;
-            let text = raw.text.ok_or_else(|| DataError::field(loc.clone(), "text", "is missing"))?;
+            let text = raw
+                .text
+                .ok_or_else(|| DataError::field(loc.clone(), "text", "is missing (or null)"))?;
             if text.trim().is_empty() {
                 return Err(DataError::field(loc, "text", "is empty"));
             }
             if let Some(&first) = out.index.get(&id) {
-                return Err(DataError::DuplicateId { loc, id, first_line: first_lines[first] });
+                return Err(DataError::DuplicateId {
+                    loc,
+                    id,
+                    first_line: first_lines[first],
+                });
             }
             first_lines.push(line_no);
             out.index.insert(id.clone(), out.queries.len());
@@ -81,6 +93,10 @@ impl Queries {
     }
     /// The queries that have judgements in `qrels`, in file order (what an evaluation runs).
     pub fn judged(&self, qrels: &crate::Qrels) -> Vec<Query> {
-        self.queries.iter().filter(|q| qrels.contains_query(&q.id)).cloned().collect()
+        self.queries
+            .iter()
+            .filter(|q| qrels.contains_query(&q.id))
+            .cloned()
+            .collect()
     }
 }

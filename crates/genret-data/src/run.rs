@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::corpus::Lines;
 use crate::error::{DataError, Location, Result};
+use crate::qrels::check_token;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoredDoc {
@@ -53,27 +54,59 @@ impl Run {
             if cols.len() != 6 {
                 return Err(DataError::format(
                     loc,
-                    format!("expected 6 columns (qid Q0 docid rank score tag), found {}", cols.len()),
+                    format!(
+                        "expected 6 columns (qid Q0 docid rank score tag), found {}",
+                        cols.len()
+                    ),
                 ));
             }
-            cols[3].parse::<i64>().map_err(|_| DataError::field(loc.clone(), "rank", format!("`{}` is not an integer", cols[3])))?;
-            let score: f64 = cols[4]
-                .parse()
-                .map_err(|_| DataError::field(loc.clone(), "score", format!("`{}` is not a number", cols[4])))?;
+            cols[3].parse::<i64>().map_err(|_| {
+                DataError::field(
+                    loc.clone(),
+                    "rank",
+                    format!("`{}` is not an integer", cols[3]),
+                )
+            })?;
+            let score: f64 = cols[4].parse().map_err(|_| {
+                DataError::field(
+                    loc.clone(),
+                    "score",
+                    format!("`{}` is not a number", cols[4]),
+                )
+            })?;
             if !score.is_finite() {
                 return Err(DataError::field(loc, "score", "is not finite"));
             }
-            run.map.entry(cols[0].to_string()).or_default().push(ScoredDoc { doc_id: cols[2].to_string(), score });
+            run.map
+                .entry(cols[0].to_string())
+                .or_default()
+                .push(ScoredDoc {
+                    doc_id: cols[2].to_string(),
+                    score,
+                });
         }
         Ok(run)
     }
 
-    /// Writes a TREC run file atomically (temporary file, then rename), ranks from 1.
+    /// Writes a TREC run file atomically (temporary file, then rename), ranks from 1 in the
+    /// order of each list. Scores are written in the shortest form that reads back to the same
+    /// `f64`, so no ties appear that the ranking did not have. Ids and the tag must be non-empty
+    /// and free of whitespace; scores must be finite.
     pub fn write_trec(&self, path: impl AsRef<Path>, tag: &str) -> Result<()> {
-        write_atomically(path.as_ref(), |w| {
+        let path = path.as_ref();
+        write_atomically(path, |w| {
+            check_token(path, "run tag", tag)?;
             for (qid, docs) in &self.map {
+                check_token(path, "query id", qid)?;
                 for (rank, d) in docs.iter().enumerate() {
-                    writeln!(w, "{qid} Q0 {} {} {:.6} {tag}", d.doc_id, rank + 1, d.score)?;
+                    check_token(path, "document id", &d.doc_id)?;
+                    if !d.score.is_finite() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!("score of `{}` for query `{qid}` is not finite", d.doc_id),
+                        ));
+                    }
+                    writeln!(w, "{qid} Q0 {} {} {:?} {tag}", d.doc_id, rank + 1, d.score)?;
                 }
             }
             Ok(())
@@ -91,8 +124,13 @@ pub fn write_atomically(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(loc.clone(), e))?;
     }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{file_name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut w = BufWriter::new(file);
