@@ -1,0 +1,150 @@
+//! Pretrained checkpoints in Hugging Face layout: a local folder, or a hub id.
+//!
+//! A checkpoint folder holds `config.json`, `model.safetensors` and `tokenizer.json` (the hub's
+//! repository layout; `../shared/models/all-MiniLM-L6-v2` is one). A hub id such as
+//! `sentence-transformers/all-MiniLM-L6-v2` is looked up in the Hugging Face cache first and
+//! downloaded only when missing and not offline (`HF_HUB_OFFLINE=1` or `GENRET_OFFLINE=1`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tch::nn::VarStore;
+use tch::Tensor;
+
+/// The files of a checkpoint on local disk.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// What the user named: a folder or a hub id.
+    pub spec: String,
+    pub config: PathBuf,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+fn offline() -> bool {
+    ["HF_HUB_OFFLINE", "GENRET_OFFLINE"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"))
+}
+
+const FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+impl Checkpoint {
+    /// Resolves a local folder or a hub id to local files.
+    pub fn resolve(spec: &str) -> Result<Self> {
+        let dir = Path::new(spec);
+        if dir.is_dir() {
+            return Self::from_dir(spec, dir);
+        }
+        if dir.exists() || spec.starts_with('.') || spec.starts_with('/') || spec.matches('/').count() > 1 {
+            bail!("model `{spec}`: not a checkpoint folder (expected a folder with {})", FILES.join(", "));
+        }
+        Self::from_hub(spec)
+    }
+
+    fn from_dir(spec: &str, dir: &Path) -> Result<Self> {
+        let missing: Vec<&str> = FILES.iter().copied().filter(|f| !dir.join(f).is_file()).collect();
+        if !missing.is_empty() {
+            bail!("model folder {}: missing {}", dir.display(), missing.join(", "));
+        }
+        Ok(Checkpoint {
+            spec: spec.to_string(),
+            config: dir.join(FILES[0]),
+            weights: dir.join(FILES[1]),
+            tokenizer: dir.join(FILES[2]),
+        })
+    }
+
+    fn from_hub(id: &str) -> Result<Self> {
+        let cache = hf_hub::Cache::from_env();
+        let cached: Vec<Option<PathBuf>> = FILES.iter().map(|f| cache.model(id.to_string()).get(f)).collect();
+        let paths: Vec<PathBuf> = if cached.iter().all(Option::is_some) {
+            cached.into_iter().flatten().collect()
+        } else if offline() {
+            bail!(
+                "model `{id}` is not in the Hugging Face cache ({}) and offline mode is on; \
+                 download it once with network access, or pass a local checkpoint folder",
+                cache.path().display()
+            );
+        } else {
+            let api = hf_hub::api::sync::ApiBuilder::from_env()
+                .with_progress(true)
+                .build()
+                .context("starting the Hugging Face hub client")?;
+            let repo = api.model(id.to_string());
+            FILES
+                .iter()
+                .map(|f| {
+                    repo.get(f).with_context(|| {
+                        format!("downloading {f} of `{id}` from the Hugging Face hub failed; pass a local checkpoint folder instead")
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        Ok(Checkpoint {
+            spec: id.to_string(),
+            config: paths[0].clone(),
+            weights: paths[1].clone(),
+            tokenizer: paths[2].clone(),
+        })
+    }
+
+    /// Parses `config.json` into a backbone's typed configuration.
+    pub fn config<C: serde::de::DeserializeOwned>(&self) -> Result<C> {
+        let text = std::fs::read_to_string(&self.config).with_context(|| format!("reading {}", self.config.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a valid config", self.config.display()))
+    }
+
+    /// Raw `model_type` of `config.json` (`bert`, `t5`, ...), to pick the backbone.
+    pub fn model_type(&self) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            model_type: Option<String>,
+        }
+        let probe: Probe = self.config()?;
+        probe.model_type.with_context(|| format!("{}: no `model_type` field", self.config.display()))
+    }
+}
+
+/// What [`load_weights`] copied and what it could not match.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub loaded: usize,
+    /// Variables under the prefix that the checkpoint did not provide.
+    pub missing: Vec<String>,
+    /// Checkpoint tensors with no variable to go to.
+    pub unused: Vec<String>,
+}
+
+/// Copies the tensors of a safetensors file into the variables of `vs` whose names start with
+/// `prefix`: checkpoint tensor `n` goes to variable `prefix + n`, after removing the first of
+/// `strip` that `n` starts with (e.g. `bert.` in BertForMaskedLM checkpoints). Shapes must
+/// agree; variables outside `prefix` are untouched.
+pub fn load_weights(vs: &VarStore, path: &Path, prefix: &str, strip: &[&str]) -> Result<LoadReport> {
+    let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading weights {}", path.display()))?;
+    let mut vars = vs.variables();
+    let mut report = LoadReport::default();
+    let mut assigned = HashSet::new();
+    tch::no_grad(|| -> Result<()> {
+        for (name, value) in tensors {
+            let short = strip.iter().find_map(|s| name.strip_prefix(s)).unwrap_or(&name);
+            let key = format!("{prefix}{short}");
+            match vars.get_mut(&key) {
+                Some(var) => {
+                    if var.size() != value.size() {
+                        bail!("{}: tensor `{name}` has shape {:?}, the model expects {:?}", path.display(), value.size(), var.size());
+                    }
+                    var.copy_(&value.to_kind(var.kind()).to_device(var.device()));
+                    assigned.insert(key);
+                    report.loaded += 1;
+                }
+                None => report.unused.push(name),
+            }
+        }
+        Ok(())
+    })?;
+    report.missing = vars.keys().filter(|k| k.starts_with(prefix) && !assigned.contains(*k)).cloned().collect();
+    report.missing.sort();
+    Ok(report)
+}
