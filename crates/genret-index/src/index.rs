@@ -1,0 +1,1024 @@
+//! The index directory: everything needed to search a corpus with a trained GenRet model, and
+//! to add documents to it later without retraining.
+//!
+//! # Layout
+//!
+//! ```text
+//! DIR/
+//!   index.json          IndexConfig: schema version, backbone and heads configuration, text
+//!                       lengths, model spec, docid scheme, docid length, creation time
+//!   model.safetensors   every variable of the GenRet model (VarStore::save)
+//!   tokenizer.json      the checkpoint's tokenizer, copied
+//!   store.sqlite        documents, their docids and origin (see crate::store)
+//! ```
+//!
+//! # Lifecycle
+//!
+//! * [`Index::create`] writes all four files into a temporary sibling folder and renames it
+//!   into place, so `DIR` either does not exist or is a complete index.
+//! * [`Index::open`] reads the configuration, rebuilds the model and loads its weights, and
+//!   rebuilds the [`DocidTrie`] from the store. Every missing or unreadable file is an error
+//!   naming it.
+//! * [`Index::search`] tokenises queries (at `query_max_len`), encodes them and runs the
+//!   constrained beam search of [`crate::search`], in batches.
+//! * [`Index::add_documents`] is GenRet's answer to a growing corpus: a new document gets its
+//!   docid from the tokenizer `Q(z|d)` alone (greedy decoding, at `doc_max_len`), then all the
+//!   batch's documents go into the store in ONE transaction and, only once it has committed,
+//!   into the in-memory trie. A refused or failed batch changes nothing, on disk or in memory.
+//!
+//! `index.json` is written once, at creation; what changes afterwards (documents, and
+//! bookkeeping such as the time of the last addition) lives in the transactional store.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use genret_index::Index;
+//!
+//! let index = Index::open("runs/scifact.index".as_ref(), tch::Device::cuda_if_available())?;
+//! for hit in &index.search(&["what causes scurvy"], 10, 10)?[0] {
+//!     println!("{} {:.3}", hit.doc_id, hit.score);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use genret_data::Document;
+use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
+use genret_model::tokenize::TextTokenizer;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind};
+
+use crate::error::IndexError;
+use crate::search;
+use crate::store::{DocStore, Origin, StoredDoc};
+use crate::trie::DocidTrie;
+
+/// Version of the index layout written in `index.json`.
+pub const INDEX_SCHEMA_VERSION: u32 = 1;
+pub const CONFIG_FILE: &str = "index.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// `index.json`: how to rebuild the model and read text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexConfig {
+    pub schema_version: u32,
+    pub backbone: BackboneConfig,
+    pub heads: HeadsConfig,
+    /// Token budget of a query (truncation).
+    pub query_max_len: usize,
+    /// Token budget of a document when it is given a docid (truncation).
+    pub doc_max_len: usize,
+    /// What the model was built from (checkpoint folder or hub id), for the record.
+    pub model_spec: String,
+    /// How the docids were made, e.g. `genret`.
+    pub docid_scheme: String,
+    /// Codes per docid in the trie (at most `heads.num_steps`).
+    pub docid_steps: usize,
+    /// RFC 3339 UTC time of creation.
+    pub created_at: String,
+}
+
+impl IndexConfig {
+    /// A configuration for `model`, with docids of all its `num_steps` codes.
+    pub fn for_model(
+        model: &GenRet,
+        model_spec: &str,
+        query_max_len: usize,
+        doc_max_len: usize,
+    ) -> Self {
+        Self {
+            schema_version: INDEX_SCHEMA_VERSION,
+            backbone: model.backbone_config.clone(),
+            heads: model.heads.clone(),
+            query_max_len,
+            doc_max_len,
+            model_spec: model_spec.to_string(),
+            docid_scheme: "genret".to_string(),
+            docid_steps: model.num_steps() as usize,
+            created_at: utc_now_rfc3339(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        ensure!(
+            self.schema_version == INDEX_SCHEMA_VERSION,
+            "index schema version {}, this build of genret reads version {INDEX_SCHEMA_VERSION}",
+            self.schema_version
+        );
+        ensure!(
+            self.docid_steps >= 1 && self.docid_steps as i64 <= self.heads.num_steps,
+            "docid_steps is {}, it must be between 1 and the model's num_steps ({})",
+            self.docid_steps,
+            self.heads.num_steps
+        );
+        ensure!(
+            self.query_max_len >= 1 && self.doc_max_len >= 1,
+            "query_max_len and doc_max_len must be at least 1"
+        );
+        Ok(())
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// Position in the store (insertion order).
+    pub pos: u64,
+    pub doc_id: String,
+    /// The docid's summed log-probability.
+    pub score: f32,
+}
+
+/// Search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// Beam width W.
+    pub beam: usize,
+    /// Documents returned per query.
+    pub depth: usize,
+    /// Queries encoded and searched together.
+    pub batch_size: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self {
+            beam: 10,
+            depth: 10,
+            batch_size: 32,
+        }
+    }
+}
+
+/// One document added by [`Index::add_documents`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddedDoc {
+    pub doc_id: String,
+    pub pos: u64,
+    pub codes: Vec<u32>,
+}
+
+/// What [`Index::add_documents`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AddReport {
+    /// Documents added.
+    pub added: usize,
+    /// Distinct docids of the batch that the index did not hold before.
+    pub new_docids: usize,
+    /// Added documents whose docid the index already held (they join a collision group).
+    pub collisions_with_existing: usize,
+    /// Each added document with its position and docid, in input order.
+    pub documents: Vec<AddedDoc>,
+}
+
+/// Counts and configuration of an index, for `genret index info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexInfo {
+    pub dir: PathBuf,
+    pub config: IndexConfig,
+    pub num_docs: u64,
+    pub num_train_docs: u64,
+    pub num_added_docs: u64,
+    pub num_docids: usize,
+    /// Documents sharing their docid with another document.
+    pub colliding_docs: usize,
+    pub largest_collision_group: usize,
+    pub trie_nodes: usize,
+    pub last_added_at: Option<String>,
+}
+
+/// An open index: model, tokenizers, store and trie.
+pub struct Index {
+    dir: PathBuf,
+    config: IndexConfig,
+    // Owns the model's variables.
+    _vs: nn::VarStore,
+    model: GenRet,
+    query_tokenizer: TextTokenizer,
+    doc_tokenizer: TextTokenizer,
+    store: DocStore,
+    trie: DocidTrie,
+    /// Document ids by position (positions are 0, 1, 2, ...).
+    doc_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("num_docs", &self.doc_ids.len())
+            .finish()
+    }
+}
+
+fn file_err(path: &Path, message: impl Into<String>) -> IndexError {
+    IndexError::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl Index {
+    /// Writes a new index at `dir` (which must not exist, or be empty) and opens it on the
+    /// variables' device. `docs` are the corpus with its docids, usually [`Origin::Train`].
+    /// Atomic: everything is written into a temporary sibling folder, then renamed.
+    pub fn create(
+        dir: &Path,
+        config: &IndexConfig,
+        vs: &nn::VarStore,
+        tokenizer_src: &Path,
+        docs: &[(Document, Vec<u32>, Origin)],
+    ) -> Result<Index> {
+        config.validate()?;
+        let k = config.heads.codebook_size;
+        for (doc, codes, _) in docs {
+            ensure!(
+                codes.len() == config.docid_steps,
+                "document `{}`: docid {codes:?} has {} codes, the index's docids have {}",
+                doc.id,
+                codes.len(),
+                config.docid_steps
+            );
+            if let Some(&c) = codes.iter().find(|&&c| i64::from(c) >= k) {
+                bail!(
+                    "document `{}`: code {c} of docid {codes:?} is not below codebook_size {k}",
+                    doc.id
+                );
+            }
+        }
+        if !tokenizer_src.is_file() {
+            return Err(file_err(tokenizer_src, "no such tokenizer file").into());
+        }
+        TextTokenizer::from_file(tokenizer_src, config.query_max_len)?;
+        if dir.exists() {
+            let empty = dir.is_dir()
+                && std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+            if !empty {
+                return Err(file_err(
+                    dir,
+                    "already exists; refusing to overwrite it (choose another folder)",
+                )
+                .into());
+            }
+        }
+        let name = dir
+            .file_name()
+            .with_context(|| format!("{}: not a folder name", dir.display()))?;
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let tmp = parent.join(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("removing stale {}", tmp.display()))?;
+        }
+        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs).and_then(|()| {
+            if dir.exists() {
+                std::fs::remove_dir(dir)
+                    .with_context(|| format!("replacing empty folder {}", dir.display()))?;
+            }
+            std::fs::rename(&tmp, dir)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
+            sync_dir(parent);
+            Ok(())
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        tracing::info!(
+            "wrote index of {} documents to {}",
+            docs.len(),
+            dir.display()
+        );
+        Index::open(dir, vs.device())
+    }
+
+    /// Opens the index at `dir`, with the model on `device`.
+    pub fn open(dir: &Path, device: Device) -> Result<Index> {
+        if !dir.is_dir() {
+            return Err(file_err(dir, "no such index folder").into());
+        }
+        for file in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, STORE_FILE] {
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(file_err(
+                    &path,
+                    "missing (not a genret index folder, or an incomplete one)",
+                )
+                .into());
+            }
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config: IndexConfig = serde_json::from_str(&text).with_context(|| {
+            format!("{}: not a valid index configuration", config_path.display())
+        })?;
+        config
+            .validate()
+            .with_context(|| config_path.display().to_string())?;
+
+        let mut vs = nn::VarStore::new(device);
+        let model = GenRet::new(&vs.root(), &config.backbone, &config.heads)
+            .with_context(|| format!("{}: building the model", config_path.display()))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        vs.load(&weights)
+            .with_context(|| format!("{}: loading the model's weights", weights.display()))?;
+        vs.freeze();
+
+        let tokenizer_path = dir.join(TOKENIZER_FILE);
+        let query_tokenizer = TextTokenizer::from_file(&tokenizer_path, config.query_max_len)?;
+        let doc_tokenizer = TextTokenizer::from_file(&tokenizer_path, config.doc_max_len)?;
+
+        let store = DocStore::open(&dir.join(STORE_FILE))?;
+        let codes = store.all_codes()?;
+        let mut doc_ids = Vec::with_capacity(codes.len());
+        {
+            for (i, (pos, id)) in store.all_doc_ids()?.into_iter().enumerate() {
+                if pos != i as u64 {
+                    return Err(IndexError::Corrupt {
+                        path: store.path().to_path_buf(),
+                        message: format!(
+                            "document positions are not 0, 1, 2, ...: found {pos} at rank {i}"
+                        ),
+                    }
+                    .into());
+                }
+                doc_ids.push(id);
+            }
+        }
+        let trie = DocidTrie::build(
+            config.docid_steps,
+            codes.into_iter().map(|(pos, z)| (z, pos)),
+        )
+        .with_context(|| store.path().display().to_string())?;
+        if let Some(max) = trie.max_code() {
+            ensure!(
+                i64::from(max) < config.heads.codebook_size,
+                "{}: holds code {max}, the model has {} codes per step",
+                store.path().display(),
+                config.heads.codebook_size
+            );
+        }
+        tracing::debug!(
+            "opened index {}: {} documents, {} docids, {} trie nodes",
+            dir.display(),
+            trie.num_docs(),
+            trie.num_docids(),
+            trie.num_nodes()
+        );
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            config,
+            _vs: vs,
+            model,
+            query_tokenizer,
+            doc_tokenizer,
+            store,
+            trie,
+            doc_ids,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+    pub fn model(&self) -> &GenRet {
+        &self.model
+    }
+    pub fn trie(&self) -> &DocidTrie {
+        &self.trie
+    }
+    pub fn store(&self) -> &DocStore {
+        &self.store
+    }
+    pub fn device(&self) -> Device {
+        self.model.device()
+    }
+    pub fn num_docs(&self) -> usize {
+        self.doc_ids.len()
+    }
+    /// The id of the document at `pos`.
+    pub fn doc_id(&self, pos: u64) -> Option<&str> {
+        self.doc_ids.get(pos as usize).map(String::as_str)
+    }
+    /// Stored documents (title, text, docid, origin) by position.
+    pub fn documents(&self, positions: &[u64]) -> Result<Vec<StoredDoc>> {
+        Ok(self.store.get_many(positions)?)
+    }
+
+    /// Searches `queries` with beam width `beam`, returning up to `depth` hits each (in
+    /// batches of 32 queries).
+    pub fn search(&self, queries: &[&str], beam: usize, depth: usize) -> Result<Vec<Vec<Hit>>> {
+        self.search_with(
+            queries,
+            &SearchOptions {
+                beam,
+                depth,
+                ..Default::default()
+            },
+            |_, _| {},
+        )
+    }
+
+    /// Searches in batches of `options.batch_size`; `on_batch(queries_in_batch, elapsed)` is
+    /// called after each batch (progress, latency).
+    pub fn search_with(
+        &self,
+        queries: &[&str],
+        options: &SearchOptions,
+        mut on_batch: impl FnMut(usize, Duration),
+    ) -> Result<Vec<Vec<Hit>>> {
+        ensure!(
+            options.batch_size >= 1,
+            "the search batch size must be at least 1"
+        );
+        ensure!(options.beam >= 1, "the beam width must be at least 1");
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(options.batch_size) {
+            let start = Instant::now();
+            let found = tch::no_grad(|| -> Result<_> {
+                let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
+                search::search(
+                    &self.model,
+                    &self.trie,
+                    &encoded,
+                    options.beam,
+                    options.depth,
+                )
+            })?;
+            for hits in found {
+                out.push(
+                    hits.into_iter()
+                        .map(|(pos, score)| Hit {
+                            pos,
+                            doc_id: self.doc_ids[pos as usize].clone(),
+                            score,
+                        })
+                        .collect(),
+                );
+            }
+            on_batch(chunk.len(), start.elapsed());
+        }
+        Ok(out)
+    }
+
+    /// The docids the tokenizer `Q(z|d)` gives `docs` (greedy, `docid_steps` codes), encoding
+    /// `Document::full_text` (title, a space, text) at `doc_max_len` tokens.
+    pub fn assign_docids(&self, docs: &[Document], batch_size: usize) -> Result<Vec<Vec<u32>>> {
+        self.assign_docids_with(docs, batch_size, |_| {})
+    }
+
+    fn assign_docids_with(
+        &self,
+        docs: &[Document],
+        batch_size: usize,
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<Vec<Vec<u32>>> {
+        ensure!(batch_size >= 1, "the batch size must be at least 1");
+        let steps = self.config.docid_steps;
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(batch_size) {
+            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let codes = tch::no_grad(|| -> Result<Vec<i64>> {
+                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let z = self
+                    .model
+                    .greedy_docids(&encoded, steps)
+                    .to_kind(Kind::Int64)
+                    .to_device(Device::Cpu);
+                Ok(Vec::<i64>::try_from(z.reshape([-1]))?)
+            })?;
+            out.extend(
+                codes
+                    .chunks(steps)
+                    .map(|z| z.iter().map(|&c| c as u32).collect::<Vec<u32>>()),
+            );
+            on_batch(chunk.len());
+        }
+        Ok(out)
+    }
+
+    /// Adds documents that were not in training: each gets its docid from the tokenizer alone
+    /// ([`Index::assign_docids`]) and becomes searchable. All or nothing: an id already in the
+    /// index or repeated in `docs` is refused before any work, and the store takes the batch in
+    /// one transaction; the trie changes only after it commits.
+    pub fn add_documents(&mut self, docs: &[Document], batch_size: usize) -> Result<AddReport> {
+        self.add_documents_with(docs, batch_size, |_| {})
+    }
+
+    /// [`Index::add_documents`] with `on_batch(documents_in_batch)` called as docids are
+    /// assigned (progress).
+    pub fn add_documents_with(
+        &mut self,
+        docs: &[Document],
+        batch_size: usize,
+        on_batch: impl FnMut(usize),
+    ) -> Result<AddReport> {
+        ensure!(batch_size >= 1, "the batch size must be at least 1");
+        if docs.is_empty() {
+            return Ok(AddReport::default());
+        }
+        let mut seen = HashSet::with_capacity(docs.len());
+        for doc in docs {
+            if !seen.insert(doc.id.as_str()) {
+                return Err(IndexError::DuplicateDocId {
+                    id: doc.id.clone(),
+                    in_batch: true,
+                }
+                .into());
+            }
+            if self.store.position_of(&doc.id)?.is_some() {
+                return Err(IndexError::DuplicateDocId {
+                    id: doc.id.clone(),
+                    in_batch: false,
+                }
+                .into());
+            }
+        }
+
+        let codes = self.assign_docids_with(docs, batch_size, on_batch)?;
+        let mut new_docids: HashMap<&[u32], ()> = HashMap::new();
+        let mut collisions = 0;
+        for z in &codes {
+            match self.trie.lookup(z) {
+                Some(node) if !self.trie.docs(node).is_empty() => collisions += 1,
+                _ => {
+                    new_docids.insert(z.as_slice(), ());
+                }
+            }
+        }
+        let new_docids = new_docids.len();
+        let rows: Vec<(Document, Vec<u32>, Origin)> = docs
+            .iter()
+            .zip(&codes)
+            .map(|(d, z)| (d.clone(), z.clone(), Origin::Added))
+            .collect();
+        let now = utc_now_rfc3339();
+        let positions = self
+            .store
+            .insert_documents_with_meta(&rows, &[("last_added_at", &now)])?;
+
+        // Committed: now the in-memory view. Cannot fail: lengths were produced for this trie
+        // and positions are new.
+        for ((doc, z), &pos) in docs.iter().zip(&codes).zip(&positions) {
+            self.trie.insert(z, pos)?;
+            debug_assert_eq!(pos as usize, self.doc_ids.len());
+            self.doc_ids.push(doc.id.clone());
+        }
+        let documents = docs
+            .iter()
+            .zip(codes)
+            .zip(&positions)
+            .map(|((d, codes), &pos)| AddedDoc {
+                doc_id: d.id.clone(),
+                pos,
+                codes,
+            })
+            .collect();
+        tracing::info!(
+            "added {} documents to {} ({new_docids} new docids, {collisions} joined existing ones)",
+            docs.len(),
+            self.dir.display()
+        );
+        Ok(AddReport {
+            added: docs.len(),
+            new_docids,
+            collisions_with_existing: collisions,
+            documents,
+        })
+    }
+
+    /// Configuration and counts.
+    pub fn info(&self) -> Result<IndexInfo> {
+        let (train, added) = self.store.count_by_origin()?;
+        Ok(IndexInfo {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            num_docs: self.doc_ids.len() as u64,
+            num_train_docs: train,
+            num_added_docs: added,
+            num_docids: self.trie.num_docids(),
+            colliding_docs: self.trie.colliding_docs(),
+            largest_collision_group: self.trie.largest_group(),
+            trie_nodes: self.trie.num_nodes(),
+            last_added_at: self.store.meta("last_added_at")?,
+        })
+    }
+}
+
+fn write_index_files(
+    tmp: &Path,
+    config: &IndexConfig,
+    vs: &nn::VarStore,
+    tokenizer_src: &Path,
+    docs: &[(Document, Vec<u32>, Origin)],
+) -> Result<()> {
+    std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let weights = tmp.join(WEIGHTS_FILE);
+    vs.save(&weights)
+        .with_context(|| format!("writing {}", weights.display()))?;
+    let tokenizer = tmp.join(TOKENIZER_FILE);
+    std::fs::copy(tokenizer_src, &tokenizer).with_context(|| {
+        format!(
+            "copying {} to {}",
+            tokenizer_src.display(),
+            tokenizer.display()
+        )
+    })?;
+    let json = serde_json::to_string_pretty(config)? + "\n";
+    std::fs::write(tmp.join(CONFIG_FILE), json)
+        .with_context(|| format!("writing {}", tmp.join(CONFIG_FILE).display()))?;
+    {
+        let mut store = DocStore::create(&tmp.join(STORE_FILE))?;
+        store.insert_documents_with_meta(docs, &[("created_at", &config.created_at)])?;
+    }
+    for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE] {
+        let path = tmp.join(file);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", path.display()))?;
+    }
+    sync_dir(tmp);
+    Ok(())
+}
+
+/// Flushes a folder's entries (renames) to disk; best effort.
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// The current time as RFC 3339 UTC, e.g. `2026-01-31T12:00:00Z`.
+pub fn utc_now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format_rfc3339(secs)
+}
+
+fn format_rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::tests::tiny_model;
+
+    const WORDS: &[&str] = &[
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra",
+        "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu", "red", "green", "blue",
+        "cyan", "magenta", "yellow", "black", "white",
+    ];
+
+    /// A word-level tokenizer over WORDS (ids 2..), `[PAD]` = 0, `[UNK]` = 1.
+    fn write_tokenizer(path: &Path) {
+        let mut vocab = serde_json::Map::new();
+        vocab.insert("[PAD]".into(), 0.into());
+        vocab.insert("[UNK]".into(), 1.into());
+        for (i, w) in WORDS.iter().enumerate() {
+            vocab.insert((*w).into(), (i + 2).into());
+        }
+        let json = serde_json::json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": [],
+            "normalizer": {"type": "Lowercase"},
+            "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null,
+            "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+        });
+        std::fs::write(path, serde_json::to_string(&json).unwrap()).unwrap();
+    }
+
+    fn text(i: usize) -> String {
+        (0..5)
+            .map(|j| WORDS[(i * 7 + j * 3 + i / 3) % WORDS.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn doc(id: &str, i: usize) -> Document {
+        Document {
+            id: id.into(),
+            title: String::new(),
+            text: text(i),
+        }
+    }
+
+    /// An index of 12 training documents with arbitrary docids (K = 5, M = 3).
+    fn build(dir: &Path) -> (Index, PathBuf) {
+        let (vs, model) = tiny_model(5, 3, 13);
+        let tok = dir.join("src-tokenizer.json");
+        write_tokenizer(&tok);
+        let config = IndexConfig::for_model(&model, "tiny-random", 16, 32);
+        let docs: Vec<(Document, Vec<u32>, Origin)> = (0..12)
+            .map(|i| {
+                (
+                    doc(&format!("t{i}"), i),
+                    vec![(i % 5) as u32, (i * 2 % 5) as u32, (i / 4) as u32],
+                    Origin::Train,
+                )
+            })
+            .collect();
+        let path = dir.join("idx");
+        (
+            Index::create(&path, &config, &vs, &tok, &docs).unwrap(),
+            path,
+        )
+    }
+
+    fn file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn create_search_add_and_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut index, path) = build(tmp.path());
+        assert_eq!(index.num_docs(), 12);
+        let names: Vec<String> = file_bytes(&path).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            vec![
+                "index.json",
+                "model.safetensors",
+                "store.sqlite",
+                "tokenizer.json"
+            ]
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            2,
+            "no temporary folder left"
+        );
+
+        // Add documents: docids are the tokenizer's greedy docids of their text.
+        let new: Vec<Document> = (20..26).map(|i| doc(&format!("n{i}"), i)).collect();
+        let want = index.assign_docids(&new, 4).unwrap();
+        let report = index.add_documents(&new, 4).unwrap();
+        assert_eq!(report.added, 6);
+        assert_eq!(
+            report
+                .documents
+                .iter()
+                .map(|d| d.codes.clone())
+                .collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(
+            report.documents.iter().map(|d| d.pos).collect::<Vec<_>>(),
+            (12..18).collect::<Vec<u64>>()
+        );
+        assert_eq!(index.num_docs(), 18);
+        let before: HashSet<Vec<u32>> = (0..12)
+            .map(|p| index.documents(&[p]).unwrap()[0].codes.clone())
+            .collect();
+        let collisions = want.iter().filter(|z| before.contains(*z)).count();
+        assert_eq!(report.collisions_with_existing, collisions);
+        let distinct_new: HashSet<&Vec<u32>> =
+            want.iter().filter(|z| !before.contains(*z)).collect();
+        assert_eq!(report.new_docids, distinct_new.len());
+        let stored = index.documents(&[12]).unwrap().remove(0);
+        assert_eq!(
+            (stored.doc_id.as_str(), stored.origin, stored.text.as_str()),
+            ("n20", Origin::Added, text(20).as_str())
+        );
+
+        // An exhaustive beam finds every new document, for a query equal to its text.
+        for (d, source) in report.documents.iter().zip(&new) {
+            let hits = index.search(&[&source.text], 125, 100).unwrap().remove(0);
+            assert_eq!(hits.len(), 18);
+            assert!(hits.iter().any(|h| h.doc_id == d.doc_id && h.pos == d.pos));
+        }
+        let queries = [text(20), text(3), "zulu unknownword".to_string()];
+        let queries: Vec<&str> = queries.iter().map(String::as_str).collect();
+        let hits = index.search(&queries, 6, 9).unwrap();
+        assert!(hits.iter().all(|h| !h.is_empty() && h.len() <= 9));
+        let one_by_one = index
+            .search_with(
+                &queries,
+                &SearchOptions {
+                    beam: 6,
+                    depth: 9,
+                    batch_size: 1,
+                },
+                |n, _| assert_eq!(n, 1),
+            )
+            .unwrap();
+        assert_eq!(hits.len(), one_by_one.len());
+        for (a, b) in hits.iter().zip(&one_by_one) {
+            assert_eq!(
+                a.iter().map(|h| h.pos).collect::<Vec<_>>(),
+                b.iter().map(|h| h.pos).collect::<Vec<_>>()
+            );
+        }
+
+        let info = index.info().unwrap();
+        assert_eq!(
+            (info.num_docs, info.num_train_docs, info.num_added_docs),
+            (18, 12, 6)
+        );
+        assert!(info.last_added_at.is_some());
+        drop(index);
+
+        // Reopened from disk: same trie, same results.
+        let index = Index::open(&path, Device::Cpu).unwrap();
+        assert_eq!(index.num_docs(), 18);
+        assert_eq!(index.search(&queries, 6, 9).unwrap(), hits);
+        assert_eq!(index.config().docid_steps, 3);
+        assert_eq!(index.config().docid_scheme, "genret");
+    }
+
+    #[test]
+    fn a_refused_add_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut index, path) = build(tmp.path());
+        index.add_documents(&[doc("n1", 30)], 8).unwrap();
+        let files = file_bytes(&path);
+        let (docs, docids, nodes) = (
+            index.num_docs(),
+            index.trie().num_docids(),
+            index.trie().num_nodes(),
+        );
+        let probe = [text(5)];
+        let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+        let results = index.search(&probe, 125, 100).unwrap();
+
+        let dup_in_batch = [doc("n2", 31), doc("n3", 32), doc("n2", 33)];
+        let err = index.add_documents(&dup_in_batch, 2).unwrap_err();
+        assert!(
+            err.to_string().contains("`n2` appears twice in the batch"),
+            "{err}"
+        );
+        let already = [doc("n4", 34), doc("t3", 35)];
+        let err = index.add_documents(&already, 2).unwrap_err();
+        assert!(
+            err.to_string().contains("`t3` is already in the index"),
+            "{err}"
+        );
+        assert!(matches!(
+            err.downcast_ref::<IndexError>(),
+            Some(IndexError::DuplicateDocId {
+                in_batch: false,
+                ..
+            })
+        ));
+        let err = index.add_documents(&[doc("n5", 36)], 0).unwrap_err();
+        assert!(err.to_string().contains("batch size"), "{err}");
+
+        assert_eq!(file_bytes(&path), files, "files on disk unchanged");
+        assert_eq!(
+            (
+                index.num_docs(),
+                index.trie().num_docids(),
+                index.trie().num_nodes()
+            ),
+            (docs, docids, nodes)
+        );
+        assert_eq!(index.search(&probe, 125, 100).unwrap(), results);
+        assert_eq!(index.store().len().unwrap(), docs as u64);
+        drop(index);
+        let index = Index::open(&path, Device::Cpu).unwrap();
+        assert_eq!(index.num_docs(), docs);
+        assert_eq!(index.search(&probe, 125, 100).unwrap(), results);
+    }
+
+    #[test]
+    fn bad_index_folders_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope");
+        let err = Index::open(&missing, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            err.contains("nope") && err.contains("no such index folder"),
+            "{err}"
+        );
+
+        let (index, path) = build(tmp.path());
+        drop(index);
+        // Creating over a non-empty folder is refused and leaves it alone.
+        let (vs, model) = tiny_model(5, 3, 13);
+        let config = IndexConfig::for_model(&model, "tiny-random", 16, 32);
+        let err = Index::create(&path, &config, &vs, &path.join(TOKENIZER_FILE), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already exists"), "{err}");
+        // Docids that do not fit the model are refused before anything is written.
+        let bad = [(doc("x", 1), vec![0, 1], Origin::Train)];
+        let err = Index::create(
+            &tmp.path().join("b"),
+            &config,
+            &vs,
+            &path.join(TOKENIZER_FILE),
+            &bad,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("has 2 codes"), "{err}");
+        let bad = [(doc("x", 1), vec![0, 1, 5], Origin::Train)];
+        let err = Index::create(
+            &tmp.path().join("b"),
+            &config,
+            &vs,
+            &path.join(TOKENIZER_FILE),
+            &bad,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("code 5"), "{err}");
+        assert!(!tmp.path().join("b").exists());
+
+        let json = std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap();
+        std::fs::write(path.join(CONFIG_FILE), "{ not json").unwrap();
+        let err = format!("{:#}", Index::open(&path, Device::Cpu).unwrap_err());
+        assert!(
+            err.contains("index.json") && err.contains("not a valid index configuration"),
+            "{err}"
+        );
+        std::fs::write(
+            path.join(CONFIG_FILE),
+            json.replace("\"schema_version\": 1", "\"schema_version\": 99"),
+        )
+        .unwrap();
+        let err = format!("{:#}", Index::open(&path, Device::Cpu).unwrap_err());
+        assert!(
+            err.contains("index.json") && err.contains("schema version 99"),
+            "{err}"
+        );
+        std::fs::write(path.join(CONFIG_FILE), &json).unwrap();
+
+        std::fs::write(path.join(WEIGHTS_FILE), b"garbage").unwrap();
+        let err = format!("{:#}", Index::open(&path, Device::Cpu).unwrap_err());
+        assert!(err.contains("model.safetensors"), "{err}");
+
+        std::fs::remove_file(path.join(STORE_FILE)).unwrap();
+        let err = Index::open(&path, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            err.contains("store.sqlite") && err.contains("missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
+    }
+}

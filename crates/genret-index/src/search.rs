@@ -1,0 +1,635 @@
+//! Constrained beam search over the docid trie: the retriever `P(z|q)` turned into a ranked list
+//! of documents.
+//!
+//! # The idea
+//!
+//! The GenRet network generates a docid `z_1 .. z_M` one code at a time: step `t` scores the
+//! `K` codes from the decoder state `d_t`. Free generation would mostly produce code sequences
+//! that name no document, so every step is constrained to the children of the beam's node in
+//! the [`DocidTrie`]: codes that lead to no document get probability 0 (their logits are set to
+//! `-inf` before the softmax, so the probability mass is renormalised over the allowed codes).
+//! A beam's score is its summed log-probability `Σ_t log P(z_t | z_<t, q)` under these
+//! constrained distributions, which is exactly what teacher forcing the docid would give.
+//!
+//! There is NO end-of-sequence token: every beam runs exactly M steps. (The authors' code runs a
+//! generic `generate()` with end id 1, so a docid with a non-final code 1 ends early and can
+//! never be retrieved; here that cannot happen.)
+//!
+//! # Batching and the key/value cache
+//!
+//! B queries are searched at once. Step 0 runs the decoder on B rows; afterwards every query has
+//! W rows (its beams; a query with fewer than W live beams pads with copies of its best beam,
+//! which are ignored), B·W rows in all. Each step extends the decoder's key/value cache by one
+//! position instead of re-running the prefix; when beams are pruned, the cached self-attention
+//! keys and values are reordered to follow their parents. Cross-attention keys and values depend
+//! only on the query, and a beam's parent is always a row of the same query, so they are
+//! expanded once (B → B·W) and never copied again.
+//!
+//! # Determinism
+//!
+//! Candidates of a query are ranked by score (descending), ties broken by (parent beam, code)
+//! ascending, so the result does not depend on sort internals; scores are summed in `f64` on the
+//! host. At the end the beams, best first, expand to every document holding their docid in
+//! ascending position (insertion order) until `depth` documents; each document's score is its
+//! beam's log-probability.
+
+use anyhow::{bail, ensure, Context, Result};
+use genret_model::backbone::{Encoded, KvCache};
+use genret_model::genret::GenRet;
+use tch::{Device, Kind, Tensor};
+
+use crate::trie::{DocidTrie, NodeId};
+
+/// A complete docid found by the search, with its summed log-probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocidBeam {
+    pub codes: Vec<u32>,
+    /// The docid's trie node (its documents are `trie.docs(node)`).
+    pub node: NodeId,
+    pub log_prob: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Partial {
+    codes: Vec<u32>,
+    node: NodeId,
+    score: f64,
+}
+
+/// One candidate extension of a query's beam.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    parent: usize,
+    code: u32,
+    node: NodeId,
+    score: f64,
+}
+
+fn check(model: &GenRet, trie: &DocidTrie, beam: usize) -> Result<()> {
+    ensure!(beam >= 1, "beam width must be at least 1");
+    ensure!(
+        trie.depth() <= model.num_steps() as usize,
+        "the index's docids have {} codes, the model generates at most {}",
+        trie.depth(),
+        model.num_steps()
+    );
+    if let Some(max) = trie.max_code() {
+        ensure!(
+            (max as i64) < model.codebook_size(),
+            "the index holds code {max}, the model has only {} codes per step",
+            model.codebook_size()
+        );
+    }
+    Ok(())
+}
+
+/// The `beam` best docids of each encoded query, best first (ties: lower parent beam, then
+/// lower code, at the step where they parted). Runs under `no_grad`.
+pub fn search_docids(
+    model: &GenRet,
+    trie: &DocidTrie,
+    encoded: &Encoded,
+    beam: usize,
+) -> Result<Vec<Vec<DocidBeam>>> {
+    check(model, trie, beam)?;
+    let b = encoded.batch_size() as usize;
+    if b == 0 || trie.num_docids() == 0 {
+        return Ok(vec![Vec::new(); b]);
+    }
+    tch::no_grad(|| search_inner(model, trie, encoded, beam.min(trie.num_docids())))
+}
+
+fn search_inner(
+    model: &GenRet,
+    trie: &DocidTrie,
+    encoded: &Encoded,
+    w: usize,
+) -> Result<Vec<Vec<DocidBeam>>> {
+    let b = encoded.batch_size() as usize;
+    let m = trie.depth();
+    let k = model.codebook_size();
+    let device = model.device();
+    let mut beams: Vec<Vec<Partial>> = (0..b)
+        .map(|_| {
+            vec![Partial {
+                codes: Vec::with_capacity(m),
+                node: trie.root(),
+                score: 0.0,
+            }]
+        })
+        .collect();
+    let (mut cache, mut states) = model.begin_decoding(encoded);
+    let mut encoded = encoded.shallow_clone();
+    // Rows of query q are q * rows_per_query .. (q + 1) * rows_per_query.
+    let mut rows_per_query = 1usize;
+
+    for step in 0..m {
+        let rows = b * rows_per_query;
+        // Allowed (row, code) pairs, grouped by query, then beam, then code ascending.
+        let mut candidates: Vec<Vec<Candidate>> = Vec::with_capacity(b);
+        let mut flat_index: Vec<i64> = Vec::new();
+        let mut mask = vec![f32::NEG_INFINITY; rows * k as usize];
+        for (q, query_beams) in beams.iter().enumerate() {
+            let mut cands = Vec::new();
+            for (i, beam) in query_beams.iter().enumerate() {
+                let row = q * rows_per_query + i;
+                for &(code, node) in trie.children(beam.node) {
+                    let at = row * k as usize + code as usize;
+                    mask[at] = 0.0;
+                    flat_index.push(at as i64);
+                    cands.push(Candidate {
+                        parent: i,
+                        code,
+                        node,
+                        score: beam.score,
+                    });
+                }
+            }
+            // Padding rows: allow every code so their softmax is finite; they are never read.
+            for i in query_beams.len()..rows_per_query {
+                let row = q * rows_per_query + i;
+                mask[row * k as usize..(row + 1) * k as usize].fill(0.0);
+            }
+            candidates.push(cands);
+        }
+        let mask = Tensor::from_slice(&mask)
+            .view([rows as i64, k])
+            .to_device(device);
+        let log_probs = (model.step_logits(step, &states).to_kind(Kind::Float) + mask)
+            .log_softmax(-1, Kind::Float);
+        let picked = log_probs
+            .view([-1])
+            .index_select(0, &Tensor::from_slice(&flat_index).to_device(device))
+            .to_device(Device::Cpu);
+        let picked = Vec::<f32>::try_from(&picked).context("reading log-probabilities")?;
+
+        // Keep the best W candidates of every query.
+        let mut offset = 0;
+        let mut next_beams = Vec::with_capacity(b);
+        let mut parent_rows: Vec<i64> = Vec::with_capacity(b * w);
+        let mut next_codes: Vec<i64> = Vec::with_capacity(b * w);
+        for (q, mut cands) in candidates.into_iter().enumerate() {
+            for c in cands.iter_mut() {
+                c.score += f64::from(picked[offset]);
+                offset += 1;
+            }
+            if cands.is_empty() {
+                // Impossible in a trie whose docids all have depth M: every prefix continues.
+                bail!("internal error: query {q} has no beam to extend at step {step}");
+            }
+            // Stable sort: equal scores keep (parent, code) ascending, the generation order.
+            cands.sort_by(|x, y| y.score.total_cmp(&x.score));
+            cands.truncate(w);
+            let old = &beams[q];
+            let kept: Vec<Partial> = cands
+                .iter()
+                .map(|c| {
+                    let mut codes = old[c.parent].codes.clone();
+                    codes.push(c.code);
+                    Partial {
+                        codes,
+                        node: c.node,
+                        score: c.score,
+                    }
+                })
+                .collect();
+            for i in 0..w {
+                let c = cands.get(i).unwrap_or(&cands[0]);
+                parent_rows.push((q * rows_per_query + c.parent) as i64);
+                next_codes.push(i64::from(c.code));
+            }
+            next_beams.push(kept);
+        }
+        beams = next_beams;
+
+        if step + 1 < m {
+            let index = Tensor::from_slice(&parent_rows).to_device(device);
+            if step == 0 {
+                // B rows -> B·W rows: the cross-attention cache and the encoder states too.
+                cache.select_rows(&index);
+                encoded = encoded.select_rows(&index);
+            } else {
+                reorder_self_attention(&mut cache, &index);
+            }
+            rows_per_query = w;
+            let codes = Tensor::from_slice(&next_codes).to_device(device);
+            states = model.continue_decoding(&encoded, &mut cache, step, &codes);
+        }
+    }
+    Ok(beams
+        .into_iter()
+        .map(|qb| {
+            qb.into_iter()
+                .map(|p| DocidBeam {
+                    codes: p.codes,
+                    node: p.node,
+                    log_prob: p.score,
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Reorders only the self-attention part of the cache. Valid when every new row's parent is a
+/// row of the same query: the cross-attention rows of one query are identical.
+fn reorder_self_attention(cache: &mut KvCache, index: &Tensor) {
+    for layer in &mut cache.layers {
+        if let Some((k, v)) = &layer.self_kv {
+            layer.self_kv = Some((k.index_select(0, index), v.index_select(0, index)));
+        }
+    }
+}
+
+/// Expands beams (best first) to documents: every document of each docid in ascending position,
+/// until `depth` documents. Each document's score is its beam's log-probability.
+pub fn expand(trie: &DocidTrie, beams: &[DocidBeam], depth: usize) -> Vec<(u64, f32)> {
+    let mut out = Vec::with_capacity(depth.min(beams.len() * 2));
+    for beam in beams {
+        for &pos in trie.docs(beam.node) {
+            if out.len() == depth {
+                return out;
+            }
+            out.push((pos, beam.log_prob as f32));
+        }
+    }
+    out
+}
+
+/// Constrained beam search for each encoded query: up to `depth` `(position, score)` pairs,
+/// best first.
+pub fn search(
+    model: &GenRet,
+    trie: &DocidTrie,
+    encoded: &Encoded,
+    beam: usize,
+    depth: usize,
+) -> Result<Vec<Vec<(u64, f32)>>> {
+    let beams = search_docids(model, trie, encoded, beam)?;
+    Ok(beams.iter().map(|b| expand(trie, b, depth)).collect())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use genret_model::decoder::DecoderConfig;
+    use genret_model::genret::{tiny_bert_config, BackboneConfig, HeadsConfig};
+    use tch::nn;
+
+    /// A tiny random model whose code distributions are far from uniform (codebooks scaled up),
+    /// so rankings have no near-ties.
+    pub(crate) fn tiny_model(k: i64, m: i64, seed: i64) -> (nn::VarStore, GenRet) {
+        tch::manual_seed(seed);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let heads = HeadsConfig {
+            num_steps: m,
+            codebook_size: k,
+            decoder: DecoderConfig {
+                layers: 2,
+                heads: 4,
+                dropout: 0.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let model = GenRet::new(
+            &vs.root(),
+            &BackboneConfig::Bert(tiny_bert_config(64)),
+            &heads,
+        )
+        .unwrap();
+        tch::no_grad(|| {
+            for (t, cb) in model.codebooks.iter().enumerate() {
+                cb.shallow_clone()
+                    .copy_(&(Tensor::randn(cb.size(), (Kind::Float, Device::Cpu)) * 0.4));
+                let ci = &model.code_inputs[t];
+                ci.shallow_clone()
+                    .copy_(&(Tensor::randn(ci.size(), (Kind::Float, Device::Cpu)) * 0.5));
+            }
+        });
+        (vs, model)
+    }
+
+    /// Queries as token ids, padded with 0 (the tiny BERT's pad id).
+    pub(crate) fn encode_queries(model: &GenRet, queries: &[Vec<i64>]) -> Encoded {
+        let len = queries.iter().map(Vec::len).max().unwrap();
+        let mut ids = Vec::new();
+        let mut mask = Vec::new();
+        for q in queries {
+            ids.extend(
+                q.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, len - q.len())),
+            );
+            mask.extend(
+                std::iter::repeat_n(1i64, q.len()).chain(std::iter::repeat_n(0, len - q.len())),
+            );
+        }
+        let shape = [queries.len() as i64, len as i64];
+        model.encode(
+            &Tensor::from_slice(&ids).view(shape),
+            &Tensor::from_slice(&mask).view(shape),
+            false,
+        )
+    }
+
+    /// Reference: the constrained log-probability of each docid by teacher forcing (all
+    /// positions at once, no cache), for query row `row` of `encoded`.
+    fn teacher_forced(
+        model: &GenRet,
+        trie: &DocidTrie,
+        encoded: &Encoded,
+        row: i64,
+        docids: &[Vec<u32>],
+    ) -> Vec<f64> {
+        tch::no_grad(|| {
+            let n = docids.len() as i64;
+            let m = trie.depth();
+            let enc = encoded.select_rows(&Tensor::from_slice(&vec![row; n as usize]));
+            let prefix: Vec<i64> = docids
+                .iter()
+                .flat_map(|z| z[..m - 1].iter().map(|&c| i64::from(c)))
+                .collect();
+            let states = model.decode_states(
+                &enc,
+                &Tensor::from_slice(&prefix).view([n, m as i64 - 1]),
+                false,
+            );
+            let k = model.codebook_size();
+            let mut out = vec![0.0; docids.len()];
+            for t in 0..m {
+                let logits = model.step_logits(t, &states.select(1, t as i64));
+                for (i, z) in docids.iter().enumerate() {
+                    let node = trie.lookup(&z[..t]).unwrap();
+                    let mut mask = vec![f32::NEG_INFINITY; k as usize];
+                    for &(c, _) in trie.children(node) {
+                        mask[c as usize] = 0.0;
+                    }
+                    let lp = (logits.get(i as i64) + Tensor::from_slice(&mask))
+                        .log_softmax(-1, Kind::Float);
+                    out[i] += lp.double_value(&[i64::from(z[t])]);
+                }
+            }
+            out
+        })
+    }
+
+    fn random_docids(n: usize, k: u32, m: usize, seed: u64) -> Vec<Vec<u32>> {
+        // A small LCG: deterministic, no extra dependency.
+        let mut s = seed;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % u64::from(k)) as u32
+        };
+        (0..n).map(|_| (0..m).map(|_| next()).collect()).collect()
+    }
+
+    fn queries() -> Vec<Vec<i64>> {
+        vec![
+            vec![2, 17, 5, 9, 3],
+            vec![2, 40, 41, 3],
+            vec![2, 8, 8, 8, 8, 12, 3],
+        ]
+    }
+
+    #[test]
+    fn exhaustive_beam_search_ranks_docids_by_their_teacher_forced_log_probability() {
+        let (k, m) = (5i64, 3usize);
+        let (_vs, model) = tiny_model(k, m as i64, 11);
+        let docids = random_docids(40, k as u32, m, 3);
+        let trie = DocidTrie::build(
+            m,
+            docids
+                .iter()
+                .enumerate()
+                .map(|(p, z)| (z.clone(), p as u64)),
+        )
+        .unwrap();
+        let distinct: Vec<Vec<u32>> = {
+            let mut d = docids.clone();
+            d.sort();
+            d.dedup();
+            d
+        };
+        let enc = encode_queries(&model, &queries());
+        let full_beam = (k as usize).pow(m as u32);
+        let found = search_docids(&model, &trie, &enc, full_beam).unwrap();
+        for (q, beams) in found.iter().enumerate() {
+            let reference = teacher_forced(&model, &trie, &enc, q as i64, &distinct);
+            let mut want: Vec<(Vec<u32>, f64)> = distinct.iter().cloned().zip(reference).collect();
+            want.sort_by(|a, b| b.1.total_cmp(&a.1));
+            assert_eq!(
+                beams.len(),
+                distinct.len(),
+                "query {q}: every docid is a beam"
+            );
+            for (got, (codes, lp)) in beams.iter().zip(&want) {
+                assert_eq!(&got.codes, codes, "query {q}: ranking differs");
+                assert!(
+                    (got.log_prob - lp).abs() < 1e-4,
+                    "query {q} {codes:?}: {} vs {lp}",
+                    got.log_prob
+                );
+            }
+            // Constrained distributions: probabilities over all docids sum to 1.
+            let total: f64 = beams.iter().map(|b| b.log_prob.exp()).sum();
+            assert!((total - 1.0).abs() < 1e-4, "query {q}: {total}");
+        }
+    }
+
+    #[test]
+    fn narrow_beams_return_only_existing_docids_with_exact_scores() {
+        let (k, m) = (8i64, 3usize);
+        let (_vs, model) = tiny_model(k, m as i64, 5);
+        let docids = random_docids(30, k as u32, m, 9);
+        let trie = DocidTrie::build(
+            m,
+            docids
+                .iter()
+                .enumerate()
+                .map(|(p, z)| (z.clone(), p as u64)),
+        )
+        .unwrap();
+        let enc = encode_queries(&model, &queries());
+        for w in [1, 3, 7] {
+            let found = search_docids(&model, &trie, &enc, w).unwrap();
+            for (q, beams) in found.iter().enumerate() {
+                assert_eq!(beams.len(), w, "query {q}, beam {w}");
+                let codes: Vec<Vec<u32>> = beams.iter().map(|b| b.codes.clone()).collect();
+                let reference = teacher_forced(&model, &trie, &enc, q as i64, &codes);
+                for (b, lp) in beams.iter().zip(reference) {
+                    assert!(
+                        docids.contains(&b.codes),
+                        "{:?} is not in the index",
+                        b.codes
+                    );
+                    assert_eq!(trie.lookup(&b.codes), Some(b.node));
+                    assert!((b.log_prob - lp).abs() < 1e-4);
+                }
+                assert!(
+                    beams.windows(2).all(|p| p[0].log_prob >= p[1].log_prob),
+                    "best first"
+                );
+                let mut uniq = codes.clone();
+                uniq.dedup();
+                assert_eq!(uniq.len(), codes.len(), "no docid twice");
+            }
+        }
+    }
+
+    #[test]
+    fn code_one_is_an_ordinary_code() {
+        // The authors' generate() treats code 1 as end-of-sequence: docids with 1 before the
+        // last position could never be retrieved. Here they all come back.
+        let (_vs, model) = tiny_model(4, 3, 2);
+        let docids = [
+            vec![1, 1, 0],
+            vec![1, 1, 1],
+            vec![1, 2, 3],
+            vec![0, 1, 2],
+            vec![3, 1, 1],
+            vec![2, 0, 0],
+        ];
+        let trie = DocidTrie::build(
+            3,
+            docids
+                .iter()
+                .enumerate()
+                .map(|(p, z)| (z.clone(), p as u64)),
+        )
+        .unwrap();
+        let enc = encode_queries(&model, &queries());
+        for results in search(&model, &trie, &enc, docids.len(), 100).unwrap() {
+            let mut got: Vec<u64> = results.iter().map(|&(p, _)| p).collect();
+            got.sort();
+            assert_eq!(got, (0..docids.len() as u64).collect::<Vec<_>>());
+        }
+        // And a beam of 1 can pick a docid starting with 1 when it is the only one.
+        let trie = DocidTrie::build(3, [(vec![1u32, 1, 1], 0u64)]).unwrap();
+        let results = search(&model, &trie, &enc, 1, 10).unwrap();
+        assert!(
+            results
+                .iter()
+                .all(|r| r.len() == 1 && r[0].0 == 0 && r[0].1.abs() < 1e-6),
+            "{results:?}"
+        );
+    }
+
+    #[test]
+    fn batched_search_equals_one_query_at_a_time() {
+        let (k, m) = (6i64, 3usize);
+        let (_vs, model) = tiny_model(k, m as i64, 21);
+        let docids = random_docids(50, k as u32, m, 17);
+        let trie = DocidTrie::build(
+            m,
+            docids
+                .iter()
+                .enumerate()
+                .map(|(p, z)| (z.clone(), p as u64)),
+        )
+        .unwrap();
+        let qs = queries();
+        let batched = search(&model, &trie, &encode_queries(&model, &qs), 5, 8).unwrap();
+        for (q, query) in qs.iter().enumerate() {
+            let alone = search(
+                &model,
+                &trie,
+                &encode_queries(&model, std::slice::from_ref(query)),
+                5,
+                8,
+            )
+            .unwrap();
+            let (a, b) = (&alone[0], &batched[q]);
+            assert_eq!(
+                a.iter().map(|x| x.0).collect::<Vec<_>>(),
+                b.iter().map(|x| x.0).collect::<Vec<_>>(),
+                "query {q}"
+            );
+            assert!(
+                a.iter().zip(b).all(|(x, y)| (x.1 - y.1).abs() < 1e-4),
+                "query {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn collision_groups_expand_in_position_order_and_depth_cuts() {
+        let (_vs, model) = tiny_model(4, 2, 4);
+        // docid [2, 3] is shared by positions 1, 4, 6 (inserted out of order).
+        let items: Vec<(Vec<u32>, u64)> = vec![
+            (vec![2, 3], 6),
+            (vec![0, 0], 0),
+            (vec![2, 3], 1),
+            (vec![1, 2], 2),
+            (vec![2, 3], 4),
+            (vec![3, 3], 3),
+            (vec![1, 0], 5),
+        ];
+        let trie = DocidTrie::build(2, items).unwrap();
+        let enc = encode_queries(&model, &queries()[..1]);
+        let beams = search_docids(&model, &trie, &enc, 16).unwrap().remove(0);
+        assert_eq!(beams.len(), 5);
+        let all = expand(&trie, &beams, 100);
+        assert_eq!(all.len(), 7);
+        let group: Vec<usize> = (0..all.len())
+            .filter(|&i| [1, 4, 6].contains(&all[i].0))
+            .collect();
+        assert_eq!(group.len(), 3);
+        assert_eq!(group[2] - group[0], 2, "a group is contiguous");
+        assert_eq!(
+            group.iter().map(|&i| all[i].0).collect::<Vec<_>>(),
+            vec![1, 4, 6],
+            "ascending position"
+        );
+        assert!(
+            group.iter().all(|&i| all[i].1 == all[group[0]].1),
+            "one score per docid"
+        );
+        assert!(all.windows(2).all(|p| p[0].1 >= p[1].1));
+
+        // Depth limits cut anywhere, even inside a group.
+        for depth in 0..=8 {
+            let cut = expand(&trie, &beams, depth);
+            assert_eq!(cut.len(), depth.min(7));
+            assert_eq!(cut[..], all[..depth.min(7)]);
+        }
+        let via_search = search(&model, &trie, &enc, 16, group[1] + 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(via_search.last().unwrap().0, 4);
+        // A beam narrower than the result depth returns at most the beams' documents.
+        let greedy = search_docids(&model, &trie, &enc, 1).unwrap().remove(0);
+        let narrow = search(&model, &trie, &enc, 1, 100).unwrap().remove(0);
+        assert_eq!(
+            narrow.iter().map(|x| x.0).collect::<Vec<_>>(),
+            trie.docs(greedy[0].node)
+        );
+    }
+
+    #[test]
+    fn empty_index_and_bad_arguments() {
+        let (_vs, model) = tiny_model(4, 2, 1);
+        let enc = encode_queries(&model, &queries());
+        let empty = DocidTrie::new(2).unwrap();
+        assert_eq!(
+            search(&model, &empty, &enc, 4, 10).unwrap(),
+            vec![Vec::new(); 3]
+        );
+        let trie = DocidTrie::build(2, [(vec![0u32, 1], 0u64)]).unwrap();
+        assert!(search(&model, &trie, &enc, 0, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("beam width"));
+        let too_deep = DocidTrie::build(3, [(vec![0u32, 1, 2], 0u64)]).unwrap();
+        assert!(search(&model, &too_deep, &enc, 2, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("at most 2"));
+        let big_code = DocidTrie::build(2, [(vec![0u32, 4], 0u64)]).unwrap();
+        assert!(search(&model, &big_code, &enc, 2, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("code 4"));
+    }
+}
