@@ -91,4 +91,18 @@ pub trait Backbone: Send {
     /// Decodes the next position for inputs `[B, 1, D]`, extending `cache`; returns `[B, 1, D]`.
     /// Equal to the last row of [`Backbone::decode`] over the whole prefix.
     fn decode_step(&self, input: &Tensor, encoded: &Encoded, cache: &mut KvCache) -> Tensor;
+
+    /// Number of encoder layers when the encoder can be split into a frozen lower part (whose
+    /// output is cached) and a trainable upper part; `None` when it cannot.
+    fn encoder_layers(&self) -> Option<usize> {
+        None
+    }
+    /// The embeddings and the first `frozen` encoder layers, without dropout: `[B, L, H]`.
+    fn encode_lower(&self, _input_ids: &Tensor, _attention_mask: &Tensor, _frozen: usize) -> anyhow::Result<Tensor> {
+        anyhow::bail!("this backbone's encoder cannot be split into frozen and trainable layers")
+    }
+    /// The encoder layers from `frozen` on, over the output of [`Backbone::encode_lower`].
+    fn encode_upper(&self, _lower: &Tensor, _attention_mask: &Tensor, _frozen: usize, _train: bool) -> anyhow::Result<Encoded> {
+        anyhow::bail!("this backbone's encoder cannot be split into frozen and trainable layers")
+    }
 }

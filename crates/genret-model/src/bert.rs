@@ -167,13 +167,24 @@ impl BertModel {
 
     /// Last hidden states `[B, L, H]` for token ids and attention mask `[B, L]`.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
+        let x = self.embed(input_ids, train);
+        self.run_layers(&x, attention_mask, 0..self.layers.len(), train)
+    }
+
+    /// Token, position and type embeddings, normalised: `[B, L, H]`.
+    pub fn embed(&self, input_ids: &Tensor, train: bool) -> Tensor {
         let len = input_ids.size()[1];
         let positions = Tensor::arange(len, (Kind::Int64, input_ids.device())).unsqueeze(0);
         let types = input_ids.zeros_like();
         let x = input_ids.apply(&self.word) + positions.apply(&self.position) + types.apply(&self.token_type);
-        let mut x = x.apply(&self.embed_norm).dropout(self.cfg.hidden_dropout_prob, train);
+        x.apply(&self.embed_norm).dropout(self.cfg.hidden_dropout_prob, train)
+    }
+
+    /// Runs encoder layers `layers` over hidden states `x`.
+    pub fn run_layers(&self, x: &Tensor, attention_mask: &Tensor, layers: std::ops::Range<usize>, train: bool) -> Tensor {
         let mask = key_mask(attention_mask);
-        for layer in &self.layers {
+        let mut x = x.shallow_clone();
+        for layer in &self.layers[layers] {
             x = self.layer_forward(layer, &x, &mask, train);
         }
         x
@@ -226,6 +237,20 @@ impl Backbone for BertWithDecoder {
     }
     fn decode_step(&self, input: &Tensor, encoded: &Encoded, cache: &mut KvCache) -> Tensor {
         self.decoder.step(input, encoded, cache)
+    }
+    fn encoder_layers(&self) -> Option<usize> {
+        Some(self.encoder.num_layers())
+    }
+    fn encode_lower(&self, input_ids: &Tensor, attention_mask: &Tensor, frozen: usize) -> anyhow::Result<Tensor> {
+        anyhow::ensure!(frozen <= self.encoder.num_layers(), "only {} encoder layers", self.encoder.num_layers());
+        let x = self.encoder.embed(input_ids, false);
+        Ok(self.encoder.run_layers(&x, attention_mask, 0..frozen, false))
+    }
+    fn encode_upper(&self, lower: &Tensor, attention_mask: &Tensor, frozen: usize, train: bool) -> anyhow::Result<Encoded> {
+        let n = self.encoder.num_layers();
+        anyhow::ensure!(frozen <= n, "only {n} encoder layers");
+        let states = self.encoder.run_layers(lower, attention_mask, frozen..n, train);
+        Ok(Encoded { states, mask: attention_mask.shallow_clone() })
     }
 }
 

@@ -148,3 +148,20 @@ pub fn load_weights(vs: &VarStore, path: &Path, prefix: &str, strip: &[&str]) ->
     report.missing.sort();
     Ok(report)
 }
+
+/// Writes a randomly initialised BERT-family checkpoint folder (config.json, model.safetensors,
+/// and a copy of `tokenizer`), the way a hub snapshot looks. For tests, examples and smoke runs:
+/// it exercises exactly the loading path a real checkpoint takes.
+pub fn write_random_bert(dir: &Path, cfg: &crate::bert::BertConfig, tokenizer: &Path, seed: i64) -> Result<Checkpoint> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    tch::manual_seed(seed);
+    let vs = VarStore::new(tch::Device::Cpu);
+    let _model = crate::bert::BertModel::new(vs.root(), cfg)?;
+    let mut json = serde_json::to_value(cfg)?;
+    json["model_type"] = "bert".into();
+    json["architectures"] = serde_json::json!(["BertModel"]);
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&json)?)?;
+    vs.save(dir.join("model.safetensors"))?;
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).with_context(|| format!("copying {}", tokenizer.display()))?;
+    Checkpoint::resolve(&dir.to_string_lossy())
+}

@@ -24,11 +24,16 @@ pub struct DecoderConfig {
     pub dropout: f64,
     /// Longest sequence the decoder reads (M + 1 for M docid steps; spare room costs nothing).
     pub max_positions: i64,
+    /// Add a projection of the mean-pooled encoder states to every decoder input. A fresh
+    /// decoder otherwise gives nearly the same `d_t` for every text (its cross-attention starts
+    /// out weak), and docid training collapses onto a few codes; with the projection started at
+    /// the identity, `d_1` begins as the text's sentence embedding.
+    pub pooled_input: bool,
 }
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        Self { layers: 2, heads: 6, ffn_multiple: 4, dropout: 0.1, max_positions: 16 }
+        Self { layers: 2, heads: 6, ffn_multiple: 4, dropout: 0.1, max_positions: 16, pooled_input: true }
     }
 }
 
@@ -49,6 +54,7 @@ struct DecoderLayer {
 #[derive(Debug)]
 pub struct LightDecoder {
     positions: nn::Embedding,
+    pooled: Option<nn::Linear>,
     layers: Vec<DecoderLayer>,
     final_norm: nn::LayerNorm,
     cfg: DecoderConfig,
@@ -89,7 +95,18 @@ impl LightDecoder {
             })
             .collect();
         let pcfg = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let pooled = cfg.pooled_input.then(|| {
+            let w = nn::Init::Randn { mean: 0.0, stdev: 0.02 };
+            let lcfg = nn::LinearConfig { ws_init: w, bs_init: Some(nn::Init::Const(0.0)), bias: true };
+            let l = nn::linear(&p / "pooled", memory, hidden, lcfg);
+            if memory == hidden {
+                // Identity start: d_1 begins as the text's sentence embedding.
+                tch::no_grad(|| l.ws.shallow_clone().copy_(&Tensor::eye(hidden, (Kind::Float, l.ws.device()))));
+            }
+            l
+        });
         Ok(Self {
+            pooled,
             positions: nn::embedding(&p / "positions", cfg.max_positions, hidden, pcfg),
             layers,
             final_norm: norm(&p / "final_norm"),
@@ -105,6 +122,14 @@ impl LightDecoder {
         self.layers.len()
     }
 
+    /// `[B, 1, D]` projection of the mean-pooled memory, or zero.
+    fn pooled_input(&self, encoded: &Encoded) -> Tensor {
+        match &self.pooled {
+            Some(l) => encoded.mean_pool().apply(l).unsqueeze(1),
+            None => Tensor::zeros([1], (encoded.states.kind(), encoded.states.device())),
+        }
+    }
+
     fn ffn(&self, l: &DecoderLayer, x: &Tensor, train: bool) -> Tensor {
         let h = x.apply(&l.ffn_norm).apply(&l.ffn_in).gelu("none").dropout(self.cfg.dropout, train);
         h.apply(&l.ffn_out).dropout(self.cfg.dropout, train)
@@ -114,7 +139,7 @@ impl LightDecoder {
     pub fn forward(&self, inputs: &Tensor, encoded: &Encoded, train: bool) -> Tensor {
         let t = inputs.size()[1];
         let pos = Tensor::arange(t, (Kind::Int64, inputs.device())).apply(&self.positions);
-        let mut x = (inputs + pos.unsqueeze(0)).dropout(self.cfg.dropout, train);
+        let mut x = (inputs + pos.unsqueeze(0) + self.pooled_input(encoded)).dropout(self.cfg.dropout, train);
         let mem_mask = key_mask(&encoded.mask);
         let drop = self.cfg.dropout;
         for l in &self.layers {
@@ -137,7 +162,7 @@ impl LightDecoder {
             *cache = KvCache::new(self.layers.len());
         }
         let pos = Tensor::from_slice(&[cache.len]).to_device(input.device()).apply(&self.positions);
-        let mut x = input + pos.unsqueeze(0);
+        let mut x = input + pos.unsqueeze(0) + self.pooled_input(encoded);
         let mem_mask = key_mask(&encoded.mask);
         for (l, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let h = x.apply(&l.self_norm);

@@ -30,3 +30,16 @@ impl DataArgs {
         Ok(Dataset::resolve(&self.source()?)?)
     }
 }
+
+/// `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when libtorch sees one).
+pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    Ok(match s {
+        "auto" => tch::Device::cuda_if_available(),
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => tch::Device::Cuda(n),
+            None => anyhow::bail!("unknown device `{other}` (cpu, cuda, cuda:N, auto)"),
+        },
+    })
+}

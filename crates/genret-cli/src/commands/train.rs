@@ -1,0 +1,99 @@
+//! `genret train`: learn docids and the retriever on a corpus.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use genret_train::{train, TrainConfig, TrainInputs, TrainOptions};
+
+use super::common::{parse_device, DataArgs};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  genret train --data ../shared/data/scifact --model ../shared/models/all-MiniLM-L6-v2 --out runs/scifact\n  genret train --dataset scifact --out runs/scifact --config genret.toml --resume")]
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Run directory: checkpoints, metrics.jsonl, manifest.json, config.toml, docids.tsv, index/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Checkpoint folder or Hugging Face hub id (overrides the config's model.checkpoint).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// TOML training configuration; unset fields take defaults chosen from the corpus size.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Torch threads (default: the config's, else libtorch's choice).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Leave this fraction of documents out of training (they are added afterwards as unseen).
+    #[arg(long)]
+    pub holdout_docs: Option<f64>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Reads the configuration file (if any) and applies command-line overrides.
+pub fn load_config(args: &Args) -> Result<TrainConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => TrainConfig::load(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(m) = &args.model {
+        cfg.model.checkpoint = m.clone();
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(t) = args.threads {
+        cfg.threads = t;
+    }
+    if let Some(h) = args.holdout_docs {
+        cfg.holdout_docs = h;
+    }
+    Ok(cfg)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let cfg = load_config(&args)?;
+    let device = parse_device(&args.device)?;
+    let dataset = args.data.open()?;
+    let corpus = dataset.load_corpus()?;
+    let split = cfg.signal.train_split.clone();
+    let queries;
+    let mut data_files = vec![dataset.corpus_path()?];
+    let qrels = if dataset.has_split(&split) {
+        queries = dataset.load_queries()?;
+        let (qrels, _) = dataset.load_qrels(&split, &queries, &corpus, args.data.strict)?;
+        data_files.push(dataset.queries_path());
+        data_files.push(dataset.qrels_path(&split));
+        Some(qrels)
+    } else {
+        queries = genret_data::Queries::default();
+        None
+    };
+    let inputs = TrainInputs {
+        dataset: dataset.name.clone(),
+        corpus: &corpus,
+        train_qrels: qrels.as_ref().map(|q| (q, &queries)),
+        data_files,
+    };
+    let opts = TrainOptions { resume: args.resume, device, stop_after_units: None };
+    let out = train(&args.out, cfg, &inputs, &opts).with_context(|| format!("training into {}", args.out.display()))?;
+    let h = &out.health;
+    println!(
+        "trained in {:.0}s: {} documents, {} distinct docids of length {}, largest collision group {}, step-1 diversity {:.3}",
+        out.wall_secs,
+        h.n_docs,
+        h.distinct_docids,
+        h.docid_len,
+        h.largest_collision_group,
+        h.steps.first().map_or(0.0, |s| s.diversity)
+    );
+    println!("run directory: {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,782 @@
+//! Progressive training (specification, "Progressive training").
+//!
+//! A run is a fixed plan of units: for each docid step T, warm-up epochs, codebook
+//! initialisation by balanced k-means, main epochs, and the greedy assignment of every
+//! document's code `z_T`; then collision handling and final fine-tuning epochs. The trainer
+//! checkpoints after every unit (weights, optimizer state, codes so far) with an atomic directory
+//! swap, and seeds every unit from the run seed and the unit's index, so a run killed at any
+//! point and resumed ends with exactly the docids of an uninterrupted run.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use genret_cluster::{BalancedKMeans, DocidHealth, SinkhornOptions};
+use genret_data::{Corpus, Qrels, Queries};
+use genret_model::checkpoint::Checkpoint;
+use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
+use genret_model::losses::{self, LossTerms};
+use genret_model::tokenize::TextTokenizer;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::config::{CollisionPolicy, TrainConfig, TrainMode};
+use crate::manifest::{self, Manifest};
+use crate::memory::{cache_path, StateCache, TextStates};
+use crate::optim::AdamW;
+use crate::progress;
+use crate::signal::{SignalStats, TrainingSignal};
+
+/// One resumable piece of the training plan. `step` is 0-based (docid position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "unit", rename_all = "kebab-case")]
+pub enum Unit {
+    Warmup { step: usize, epoch: usize },
+    InitCodebook { step: usize },
+    Main { step: usize, epoch: usize },
+    Assign { step: usize },
+    Collisions,
+    Final { epoch: usize },
+}
+
+/// The plan a configuration implies.
+pub fn plan(cfg: &TrainConfig) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for step in 0..cfg.docids.steps {
+        units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step, epoch }));
+        units.push(Unit::InitCodebook { step });
+        units.extend((0..cfg.schedule.main_epochs).map(|epoch| Unit::Main { step, epoch }));
+        units.push(Unit::Assign { step });
+    }
+    units.push(Unit::Collisions);
+    units.extend((0..cfg.schedule.final_epochs).map(|epoch| Unit::Final { epoch }));
+    units
+}
+
+/// What a checkpoint remembers besides weights and optimizer moments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    next_unit: usize,
+    /// Codes assigned so far, per training document (index into `train_docs`).
+    codes: Vec<Vec<u32>>,
+    health: Vec<DocidHealth>,
+    elapsed_secs: f64,
+    batches: u64,
+}
+
+/// The data a run trains on.
+pub struct TrainInputs<'a> {
+    pub dataset: String,
+    pub corpus: &'a Corpus,
+    /// Judged training queries, when the dataset has a training split.
+    pub train_qrels: Option<(&'a Qrels, &'a Queries)>,
+    /// Files whose bytes identify the data (hashed into the manifest).
+    pub data_files: Vec<PathBuf>,
+}
+
+/// A finished training run.
+pub struct TrainOutput {
+    pub vs: nn::VarStore,
+    pub model: GenRet,
+    pub checkpoint: Checkpoint,
+    pub config: TrainConfig,
+    /// Corpus positions of the documents trained on, and their final docids.
+    pub train_docs: Vec<usize>,
+    pub codes: Vec<Vec<u32>>,
+    /// Corpus positions held out of training (to be added as new documents).
+    pub held_out: Vec<usize>,
+    pub health: DocidHealth,
+    pub signal: SignalStats,
+    pub wall_secs: f64,
+}
+
+/// Files inside a run directory.
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn docids(&self) -> PathBuf {
+        self.root.join("docids.tsv")
+    }
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
+    }
+}
+
+/// Deterministic seed of a unit: the run seed mixed with the unit's position in the plan.
+fn unit_seed(seed: u64, unit: usize) -> u64 {
+    let mut z = seed ^ (unit as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct Trainer<'a> {
+    cfg: TrainConfig,
+    run: RunDir,
+    model: GenRet,
+    vs: nn::VarStore,
+    optimizer: AdamW,
+    docs: TextStates,
+    queries: TextStates,
+    /// Corpus positions of the training documents.
+    train_docs: Vec<usize>,
+    /// Query indices (into the query text table) of each training document.
+    doc_queries: Vec<Vec<usize>>,
+    state: RunState,
+    metrics: std::fs::File,
+    started: Instant,
+    encoder_layers: Option<usize>,
+    _corpus: &'a Corpus,
+}
+
+/// How to run (not part of the configuration: none of it changes the result).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Continue from the run directory's checkpoint.
+    pub resume: bool,
+    pub device: Device,
+    /// Stop (with an error) after this many units of the plan, as a kill would; for tests.
+    pub stop_after_units: Option<usize>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self { resume: false, device: Device::Cpu, stop_after_units: None }
+    }
+}
+
+/// Trains GenRet on `inputs` into `run_dir`.
+pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &TrainOptions) -> Result<TrainOutput> {
+    let (resume, device) = (opts.resume, opts.device);
+    let started = Instant::now();
+    let run = RunDir { root: run_dir.to_path_buf() };
+    std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
+    let has_checkpoint = run.checkpoint().exists() || run.root.join("checkpoint.old").exists();
+    if has_checkpoint && !resume {
+        bail!(
+            "{} already holds a training run; pass --resume to continue it, or choose another --out",
+            run.root.display()
+        );
+    }
+    let cfg = cfg.resolve(inputs.corpus.len())?;
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    let ckpt = Checkpoint::resolve(&cfg.model.checkpoint)?;
+    tracing::info!("hashing data and model");
+    let data_files: Vec<&Path> = inputs.data_files.iter().map(PathBuf::as_path).collect();
+    let data_hash = manifest::hash_files(&data_files)?;
+    let model_hash = manifest::hash_files(&[&ckpt.weights])?;
+
+    // Held-out documents: a seeded random fraction, never seen in training.
+    let n = inputs.corpus.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x484F_4C44));
+    let n_held = (cfg.holdout_docs * n as f64).round() as usize;
+    let mut in_training = vec![true; n];
+    for &p in &order[..n_held] {
+        in_training[p] = false;
+    }
+    let signal = TrainingSignal::build(&cfg.signal, inputs.corpus, &in_training, inputs.train_qrels, cfg.seed)?;
+    let train_docs: Vec<usize> = (0..n).filter(|&p| in_training[p] && !signal.queries[p].is_empty()).collect();
+    anyhow::ensure!(train_docs.len() >= cfg.optim.batch_size, "only {} documents to train on; need at least one batch ({})", train_docs.len(), cfg.optim.batch_size);
+    let mut query_texts: Vec<String> = Vec::new();
+    let mut query_index: BTreeMap<String, usize> = BTreeMap::new();
+    let doc_queries: Vec<Vec<usize>> = train_docs
+        .iter()
+        .map(|&p| {
+            signal.queries[p]
+                .iter()
+                .map(|q| {
+                    *query_index.entry(q.clone()).or_insert_with(|| {
+                        query_texts.push(q.clone());
+                        query_texts.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    tracing::info!(
+        docs = train_docs.len(),
+        held_out = n_held,
+        queries = query_texts.len(),
+        "training signal: {} qrels, {} pseudo, {} fallback pairs",
+        signal.stats.qrels_pairs,
+        signal.stats.pseudo_pairs,
+        signal.stats.fallback_pairs
+    );
+
+    // Model: backbone from the checkpoint, heads with M (+1 for disambiguation) steps.
+    let heads = HeadsConfig {
+        num_steps: cfg.model_steps() as i64,
+        codebook_size: cfg.docids.codebook_size as i64,
+        temperature: cfg.docids.temperature,
+        decoder: cfg.decoder.clone(),
+    };
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let (model, _report) = GenRet::from_checkpoint(&vs, &ckpt, &heads)?;
+    let encoder_layers = model.backbone().encoder_layers();
+
+    // Encoder states.
+    let home = genret_data::dataset::genret_home();
+    let doc_texts: Vec<String> = train_docs.iter().map(|&p| inputs.corpus.documents()[p].full_text()).collect();
+    let doc_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)?;
+    let query_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.query_max_len)?;
+    let frozen = match cfg.model.mode {
+        TrainMode::Frozen => Some(None),
+        TrainMode::TopLayers => {
+            let layers = encoder_layers.context("this backbone cannot train only its top layers; use mode = \"frozen\" or \"full\"")?;
+            anyhow::ensure!(cfg.model.trainable_layers <= layers, "trainable_layers {} > encoder layers {layers}", cfg.model.trainable_layers);
+            Some(Some(layers - cfg.model.trainable_layers))
+        }
+        TrainMode::Full => None,
+    };
+    let make_states = |texts: Vec<String>, tok: TextTokenizer, max_len: usize, what: &str| -> Result<TextStates> {
+        match frozen {
+            None => Ok(TextStates::Live { tokenizer: tok, texts }),
+            Some(lower) => {
+                let path = cache_path(&home, &model_hash, &texts, max_len, lower);
+                let cache = StateCache::load_or_build(&path, || StateCache::build(&model, &tok, &texts, lower, cfg.model.encode_batch_size, what))?;
+                Ok(match lower {
+                    None => TextStates::Cached(cache),
+                    Some(frozen) => TextStates::Lower { cache, frozen },
+                })
+            }
+        }
+    };
+    let docs = make_states(doc_texts, doc_tok, cfg.model.doc_max_len, "documents")?;
+    let queries = make_states(query_texts, query_tok, cfg.model.query_max_len, "queries")?;
+
+    // Manifest and effective configuration.
+    let manifest = Manifest {
+        genret_version: env!("CARGO_PKG_VERSION"),
+        git_revision: manifest::GIT_REVISION,
+        command: std::env::args().collect(),
+        started_at: manifest::now_rfc3339(),
+        seed: cfg.seed,
+        threads: tch::get_num_threads(),
+        device: format!("{device:?}"),
+        dataset: inputs.dataset.clone(),
+        data_hash,
+        model: ckpt.spec.clone(),
+        model_hash,
+        config: serde_json::to_value(&cfg)?,
+        result: None,
+    };
+    manifest::write_json_atomically(&run.manifest(), &manifest)?;
+    genret_data::run::write_atomically(&run.config(), |w| w.write_all(cfg.to_toml().as_bytes()))?;
+
+    let metrics = OpenOptions::new().create(true).append(true).open(run.metrics()).with_context(|| format!("opening {}", run.metrics().display()))?;
+    let mut trainer = Trainer {
+        optimizer: AdamW::new(cfg.optim.lr, cfg.optim.weight_decay),
+        cfg,
+        run,
+        model,
+        vs,
+        docs,
+        queries,
+        state: RunState { next_unit: 0, codes: vec![Vec::new(); train_docs.len()], health: Vec::new(), elapsed_secs: 0.0, batches: 0 },
+        train_docs,
+        doc_queries,
+        metrics,
+        started,
+        encoder_layers,
+        _corpus: inputs.corpus,
+    };
+    if resume && has_checkpoint {
+        trainer.load_checkpoint()?;
+    }
+    trainer.run_plan(opts.stop_after_units)?;
+
+    let health = trainer.state.health.last().cloned().context("training produced no docids")?;
+    let mut manifest = manifest;
+    let wall_secs = trainer.state.elapsed_secs;
+    manifest.result = Some(serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }));
+    manifest::write_json_atomically(&trainer.run.manifest(), &manifest)?;
+    trainer.write_docids(inputs.corpus)?;
+    Ok(TrainOutput {
+        vs: trainer.vs,
+        model: trainer.model,
+        checkpoint: ckpt,
+        config: trainer.cfg,
+        train_docs: trainer.train_docs,
+        codes: trainer.state.codes,
+        held_out: (0..n).filter(|&p| !in_training[p]).collect(),
+        health,
+        signal: signal.stats,
+        wall_secs,
+    })
+}
+
+impl Trainer<'_> {
+    fn run_plan(&mut self, stop_after: Option<usize>) -> Result<()> {
+        let units = plan(&self.cfg);
+        let mut done_now = 0;
+        let resumed_at = self.state.elapsed_secs;
+        let session = Instant::now();
+        while self.state.next_unit < units.len() {
+            let i = self.state.next_unit;
+            let unit = units[i];
+            let seed = unit_seed(self.cfg.seed, i);
+            tch::manual_seed(seed as i64);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let t0 = Instant::now();
+            match unit {
+                Unit::Warmup { step, epoch } => self.epoch(unit, step, epoch, false, &mut rng)?,
+                Unit::Main { step, epoch } => self.epoch(unit, step, epoch, true, &mut rng)?,
+                Unit::InitCodebook { step } => self.init_codebook(step, seed)?,
+                Unit::Assign { step } => self.assign(step)?,
+                Unit::Collisions => self.resolve_collisions()?,
+                Unit::Final { epoch } => self.epoch(unit, self.state.codes[0].len().saturating_sub(1), epoch, true, &mut rng)?,
+            }
+            self.state.next_unit = i + 1;
+            self.state.elapsed_secs = resumed_at + session.elapsed().as_secs_f64();
+            self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs }))?;
+            self.save_checkpoint()?;
+            done_now += 1;
+            if stop_after == Some(done_now) && self.state.next_unit < units.len() {
+                bail!("stopped after {done_now} units as asked");
+            }
+        }
+        let _ = self.started;
+        Ok(())
+    }
+
+    fn log(&mut self, value: &serde_json::Value) -> Result<()> {
+        writeln!(self.metrics, "{value}").context("writing metrics.jsonl")?;
+        Ok(())
+    }
+
+    fn codes_tensor(&self, batch: &[usize], len: usize) -> Tensor {
+        let flat: Vec<i64> = batch.iter().flat_map(|&i| self.state.codes[i][..len].iter().map(|&c| i64::from(c))).collect();
+        Tensor::from_slice(&flat).view([batch.len() as i64, len as i64]).to_device(self.model.device())
+    }
+
+    /// Batches of training documents for one epoch at `step`: documents sharing the prefix
+    /// `z_<step` are kept together (they are each other's hard negatives and the reconstructor's
+    /// candidate set), groups in random order, topped up by the next groups.
+    fn epoch_batches(&self, step: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+        let mut groups: BTreeMap<&[u32], Vec<usize>> = BTreeMap::new();
+        for (i, codes) in self.state.codes.iter().enumerate() {
+            groups.entry(&codes[..step.min(codes.len())]).or_default().push(i);
+        }
+        let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+        groups.shuffle(rng);
+        let mut order = Vec::with_capacity(self.state.codes.len());
+        for mut g in groups {
+            g.shuffle(rng);
+            order.extend(g);
+        }
+        let b = self.cfg.optim.batch_size;
+        // A last batch smaller than half the size is folded into the previous one.
+        let mut batches: Vec<Vec<usize>> = order.chunks(b).map(<[usize]>::to_vec).collect();
+        if batches.len() > 1 && batches.last().is_some_and(|l| l.len() < b / 2) {
+            let last = batches.pop().unwrap_or_default();
+            if let Some(prev) = batches.last_mut() {
+                prev.extend(last);
+            }
+        }
+        batches
+    }
+
+    fn set_trainable(&self, codebook: Option<usize>) {
+        let mode = self.cfg.model.mode;
+        let top_from = match (mode, self.encoder_layers) {
+            (TrainMode::TopLayers, Some(l)) => l - self.cfg.model.trainable_layers,
+            _ => usize::MAX,
+        };
+        for (name, t) in self.vs.variables() {
+            let trainable = if let Some(rest) = name.strip_prefix("genret.codebook.") {
+                codebook.is_some_and(|c| rest == c.to_string())
+            } else if name.starts_with("genret.") || name.starts_with("backbone.decoder.") {
+                true
+            } else {
+                match mode {
+                    TrainMode::Full => true,
+                    TrainMode::Frozen => false,
+                    TrainMode::TopLayers => name
+                        .strip_prefix("backbone.encoder.encoder.layer.")
+                        .and_then(|r| r.split('.').next())
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .is_some_and(|i| i >= top_from),
+                }
+            };
+            let _ = t.set_requires_grad(trainable);
+        }
+    }
+
+    fn trainable_params(&self) -> Vec<(String, Tensor)> {
+        self.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect()
+    }
+
+    /// One epoch at `step`. Warm-up (`main = false`): ranking + prefix losses. Main: all.
+    /// Final units fine-tune on the full docids (`step` = last position).
+    fn epoch(&mut self, unit: Unit, step: usize, epoch: usize, main: bool, rng: &mut ChaCha8Rng) -> Result<()> {
+        let is_final = matches!(unit, Unit::Final { .. });
+        // Codebooks of earlier steps stay frozen; in the final phase only a disambiguation
+        // codebook (if any) still learns.
+        let codebook = if is_final {
+            (self.cfg.collisions == CollisionPolicy::Disambiguate).then_some(self.cfg.docids.steps)
+        } else {
+            main.then_some(step)
+        };
+        self.set_trainable(codebook);
+        let params = self.trainable_params();
+        let batches = self.epoch_batches(if is_final { 0 } else { step }, rng);
+        let label = match unit {
+            Unit::Warmup { .. } => format!("step {} warm-up {}", step + 1, epoch + 1),
+            Unit::Main { .. } => format!("step {} epoch {}", step + 1, epoch + 1),
+            _ => format!("final epoch {}", epoch + 1),
+        };
+        let bar = progress::bar(batches.len() as u64, &label);
+        let mut sums = [0f64; 5];
+        for (b, batch) in batches.iter().enumerate() {
+            let q_idx: Vec<usize> = batch.iter().map(|&i| self.doc_queries[i][rng.gen_range(0..self.doc_queries[i].len())]).collect();
+            let terms = self.batch_loss(batch, &q_idx, step, main, is_final)?;
+            terms.total.backward();
+            let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
+            if grad_norm.is_finite() {
+                self.optimizer.step(&params);
+            } else {
+                AdamW::zero_grad(&params);
+                tracing::warn!("skipped a batch with a non-finite gradient");
+            }
+            self.state.batches += 1;
+            let total = terms.total.double_value(&[]);
+            anyhow::ensure!(total.is_finite(), "loss became {total} at {label}, batch {b}; lower optim.lr or check the data");
+            for (s, v) in sums.iter_mut().zip([total, terms.ranking, terms.generation, terms.prefix, terms.reconstruction]) {
+                if v.is_finite() {
+                    *s += v;
+                }
+            }
+            if (b + 1) % self.cfg.schedule.log_every == 0 || b + 1 == batches.len() {
+                bar.set_message(format!("loss {total:.3}"));
+                let line = serde_json::json!({
+                    "event": "batch", "unit": unit, "batch": b + 1, "batches": batches.len(),
+                    "loss": total, "ranking": nan_to_null(terms.ranking), "generation": nan_to_null(terms.generation),
+                    "prefix": nan_to_null(terms.prefix), "reconstruction": nan_to_null(terms.reconstruction),
+                    "lr": self.optimizer.lr, "grad_norm": grad_norm,
+                    "elapsed_s": self.state.elapsed_secs + self.started.elapsed().as_secs_f64(),
+                });
+                self.log(&line)?;
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let nb = batches.len().max(1) as f64;
+        tracing::info!("{label}: mean loss {:.4}", sums[0] / nb);
+        self.log(&serde_json::json!({ "event": "epoch", "unit": unit, "mean_loss": sums[0] / nb, "mean_ranking": sums[1] / nb, "mean_generation": sums[2] / nb, "mean_prefix": sums[3] / nb, "mean_reconstruction": sums[4] / nb }))?;
+        Ok(())
+    }
+
+    fn batch_loss(&self, batch: &[usize], q_idx: &[usize], step: usize, main: bool, is_final: bool) -> Result<LossTerms> {
+        let pos: Vec<usize> = batch.to_vec();
+        let d_enc = self.docs.encoded(&self.model, &pos, true)?;
+        let q_enc = self.queries.encoded(&self.model, q_idx, true)?;
+        let temp = self.model.heads.temperature;
+        // Teacher forcing on the document's fixed codes before `step`.
+        let prefix = self.codes_tensor(batch, step);
+        let dd = self.model.decode_states(&d_enc, &prefix, true);
+        let dq = self.model.decode_states(&q_enc, &prefix, true);
+        let (d_t, q_t) = (dd.select(1, step as i64), dq.select(1, step as i64));
+        let ranking = losses::ranking_loss(&q_t, &d_t, temp);
+        let prefix_loss = (step > 0).then(|| {
+            let terms: Vec<Tensor> = (0..step)
+                .map(|s| {
+                    let target = prefix.select(1, s as i64);
+                    losses::generation_loss(&self.model.step_logits(s, &dq.select(1, s as i64)), &target)
+                        + losses::generation_loss(&self.model.step_logits(s, &dd.select(1, s as i64)), &target)
+                })
+                .collect();
+            Tensor::stack(&terms, 0).mean(Kind::Float)
+        });
+        if !main {
+            return Ok(losses::combine(&self.cfg.losses, Some(ranking), None, prefix_loss, None));
+        }
+        let logits_d = self.model.step_logits(step, &d_t);
+        let logits_q = self.model.step_logits(step, &q_t);
+        let targets = if is_final {
+            self.codes_tensor(batch, step + 1).select(1, step as i64)
+        } else {
+            self.balanced_targets(&logits_d)?
+        };
+        let generation = losses::generation_loss(&logits_q, &targets) + losses::generation_loss(&logits_d, &targets);
+        let reconstruction = (!is_final).then(|| losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
+        Ok(losses::combine(&self.cfg.losses, Some(ranking), Some(generation), prefix_loss, reconstruction))
+    }
+
+    /// Step-T targets: argmax of the Sinkhorn-balanced plan over the batch's scores (or, in
+    /// ablations, the plain argmax or the authors' one-sided variant).
+    fn balanced_targets(&self, logits: &Tensor) -> Result<Tensor> {
+        let (b, k) = logits.size2()?;
+        let device = logits.device();
+        let scores: Vec<f64> = Vec::try_from(logits.detach().to_kind(Kind::Double).to_device(Device::Cpu).view([-1]))?;
+        let s = &self.cfg.sinkhorn;
+        let assign: Vec<usize> = if !s.enabled {
+            scores.chunks(k as usize).map(argmax).collect()
+        } else {
+            let opts = SinkhornOptions { epsilon: s.epsilon, rescale: s.rescale, tol: s.tol, max_iters: s.max_iters };
+            let result = if s.one_sided {
+                genret_cluster::sinkhorn::one_sided_authors_variant(&scores, b as usize, k as usize, &opts)?
+            } else {
+                genret_cluster::sinkhorn(&scores, b as usize, k as usize, &opts)?
+            };
+            result.assignments()
+        };
+        let v: Vec<i64> = assign.into_iter().map(|a| a as i64).collect();
+        Ok(Tensor::from_slice(&v).to_device(device))
+    }
+
+    /// Decoder states `d_{step+1}` of every training document (no dropout, no gradients),
+    /// given their fixed codes before `step`: `[N, D]` on the CPU.
+    fn all_doc_states(&self, step: usize, what: &str) -> Result<Tensor> {
+        let n = self.train_docs.len();
+        let bar = progress::bar(n as u64, what);
+        let mut out = Vec::new();
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(self.cfg.model.encode_batch_size.max(1) * 2) {
+            let enc = self.docs.encoded(&self.model, chunk, false)?;
+            let prefix = self.codes_tensor(chunk, step);
+            let d = tch::no_grad(|| self.model.decode_states(&enc, &prefix, false).select(1, step as i64));
+            out.push(d.to_device(Device::Cpu));
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok(Tensor::cat(&out, 0))
+    }
+
+    /// Diverse clustering, part 1: balanced k-means on prefix-mean-removed `d_T`.
+    fn init_codebook(&mut self, step: usize, seed: u64) -> Result<()> {
+        if !self.cfg.clustering.balanced_init {
+            tracing::info!("step {}: codebook left random (ablation)", step + 1);
+            return Ok(());
+        }
+        let states = self.all_doc_states(step, &format!("step {} states", step + 1))?.to_kind(Kind::Double);
+        let (n, dim) = states.size2()?;
+        let mut x = states.shallow_clone();
+        if self.cfg.clustering.remove_prefix_mean && step > 0 {
+            // Subtract each prefix group's mean and add the global mean back, so step T does not
+            // re-learn what the prefix already says.
+            let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
+            let mut groups: BTreeMap<Vec<u32>, Vec<i64>> = BTreeMap::new();
+            for (i, codes) in self.state.codes.iter().enumerate() {
+                groups.entry(codes[..step].to_vec()).or_default().push(i as i64);
+            }
+            let mut adjusted = states.copy();
+            for rows in groups.values() {
+                let idx = Tensor::from_slice(rows);
+                let g = states.index_select(0, &idx);
+                let centred = &g - g.mean_dim([0i64].as_slice(), true, Kind::Double) + &global;
+                let _ = adjusted.index_copy_(0, &idx, &centred);
+            }
+            x = adjusted;
+        }
+        let data: Vec<f64> = Vec::try_from(x.view([-1]))?;
+        let k = self.cfg.docids.codebook_size;
+        anyhow::ensure!(n as usize >= k, "{n} training documents cannot fill a codebook of {k} codes; lower docids.codebook_size");
+        let t0 = Instant::now();
+        let km = BalancedKMeans { max_iters: self.cfg.clustering.kmeans_iters, seed, ..BalancedKMeans::new(k) };
+        let result = km.fit(&data, n as usize, dim as usize)?;
+        let mut centroids = Tensor::from_slice(&result.centroids).view([k as i64, dim]);
+        if self.cfg.clustering.center_codebook {
+            // Every state shares the corpus mean; with raw dot-product logits, codes whose
+            // centroid leans towards that mean win for every document and the step collapses.
+            // Removing the mean direction from the rows makes argmax follow the clusters.
+            let mean = x.mean_dim([0i64].as_slice(), true, Kind::Double);
+            let r = &centroids - &mean;
+            let unit = &mean / mean.norm().clamp_min(1e-12);
+            centroids = &r - r.matmul(&unit.tr()).matmul(&unit);
+        }
+        let agreement = {
+            let argmax = states.matmul(&centroids.tr()).argmax(-1, false);
+            let clusters = Tensor::from_slice(&result.assignment.iter().map(|&a| a as i64).collect::<Vec<_>>());
+            argmax.eq_tensor(&clusters).to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
+        };
+        let centroids = centroids.to_kind(Kind::Float).to_device(self.model.device());
+        tch::no_grad(|| self.model.codebooks[step].copy_(&centroids));
+        tracing::info!(
+            "step {}: balanced k-means (K={k}) in {:.1}s, inertia {:.3}; dot-product argmax agrees with the clusters for {:.1}% of documents",
+            step + 1,
+            t0.elapsed().as_secs_f64(),
+            result.inertia,
+            100.0 * agreement
+        );
+        self.log(&serde_json::json!({ "event": "codebook_init", "step": step + 1, "k": k, "inertia": result.inertia, "iterations": result.iterations, "argmax_agreement": agreement, "secs": t0.elapsed().as_secs_f64() }))?;
+        Ok(())
+    }
+
+    /// Greedy `z_T` for every training document given its fixed prefix; then docid health.
+    fn assign(&mut self, step: usize) -> Result<()> {
+        let states = self.all_doc_states(step, &format!("step {} assign", step + 1))?;
+        let codes = tch::no_grad(|| self.model.step_logits(step, &states.to_device(self.model.device())).argmax(-1, false));
+        let codes: Vec<i64> = Vec::try_from(codes.to_device(Device::Cpu))?;
+        for (doc, &z) in self.state.codes.iter_mut().zip(&codes) {
+            doc.truncate(step);
+            doc.push(z as u32);
+        }
+        let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
+        self.report_health(&health, step)?;
+        let used = health.steps[step].codes_used;
+        let k = self.cfg.docids.codebook_size;
+        if (used as f64) < self.cfg.health.collapse_fraction * k as f64 {
+            let msg = format!(
+                "docid collapse at step {}: only {used} of {k} codes used (diversity {:.3}). \
+                 Check that Sinkhorn re-assignment and balanced codebook initialisation are on, \
+                 lower optim.lr, or raise schedule.main_epochs; set health.allow_collapse = true to go on anyway",
+                step + 1,
+                health.steps[step].diversity
+            );
+            if !self.cfg.health.allow_collapse {
+                bail!(msg);
+            }
+            tracing::warn!("{msg}");
+        }
+        self.state.health.push(health);
+        Ok(())
+    }
+
+    fn report_health(&mut self, h: &DocidHealth, step: usize) -> Result<()> {
+        let s = &h.steps[step.min(h.steps.len() - 1)];
+        tracing::info!(
+            "docids after step {}: diversity {:.3}, {} codes used, {} distinct docids of {} documents, largest collision group {}",
+            step + 1,
+            s.diversity,
+            s.codes_used,
+            h.distinct_docids,
+            h.n_docs,
+            h.largest_collision_group
+        );
+        self.log(&serde_json::json!({ "event": "health", "after_step": step + 1, "health": h }))
+    }
+
+    /// After the last step: report collisions and apply the configured policy.
+    fn resolve_collisions(&mut self) -> Result<()> {
+        let m = self.cfg.docids.steps;
+        for c in &mut self.state.codes {
+            c.truncate(m);
+        }
+        if self.cfg.collisions == CollisionPolicy::Disambiguate {
+            let mut seen: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+            let k = self.cfg.docids.codebook_size as u32;
+            for c in &mut self.state.codes {
+                let next = seen.entry(c.clone()).or_insert(0);
+                if *next >= k {
+                    bail!(
+                        "a collision group has more than K = {k} documents, so one disambiguation code cannot separate them; \
+                         raise docids.codebook_size or docids.steps"
+                    );
+                }
+                c.push(*next);
+                *next += 1;
+            }
+        }
+        let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
+        self.report_health(&health, m - 1)?;
+        self.state.health.push(health);
+        Ok(())
+    }
+
+    fn save_checkpoint(&self) -> Result<()> {
+        let dir = self.run.checkpoint();
+        let tmp = self.run.root.join("checkpoint.tmp");
+        let old = self.run.root.join("checkpoint.old");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        self.vs.save(tmp.join("weights.safetensors")).context("saving weights")?;
+        self.optimizer.save(&tmp.join("optimizer.safetensors"))?;
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec(&self.state)?)?;
+        sync_dir(&tmp)?;
+        if dir.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old)?;
+            }
+            std::fs::rename(&dir, &old)?;
+        }
+        std::fs::rename(&tmp, &dir)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    }
+
+    fn load_checkpoint(&mut self) -> Result<()> {
+        let mut dir = self.run.checkpoint();
+        if !dir.exists() {
+            // Killed between the two renames of a checkpoint swap: the previous one is complete.
+            dir = self.run.root.join("checkpoint.old");
+        }
+        let state: RunState = serde_json::from_slice(&std::fs::read(dir.join("state.json")).with_context(|| format!("reading {}", dir.join("state.json").display()))?)
+            .with_context(|| format!("{}: unreadable state", dir.display()))?;
+        anyhow::ensure!(state.codes.len() == self.train_docs.len(), "checkpoint was made with different data or configuration");
+        self.vs.load(dir.join("weights.safetensors")).context("loading checkpoint weights")?;
+        self.optimizer.load(&dir.join("optimizer.safetensors"), self.model.device())?;
+        tracing::info!("resuming after unit {} of {}", state.next_unit, plan(&self.cfg).len());
+        self.state = state;
+        self.log(&serde_json::json!({ "event": "resumed", "next_unit": self.state.next_unit }))?;
+        Ok(())
+    }
+
+    fn write_docids(&self, corpus: &Corpus) -> Result<()> {
+        genret_data::run::write_atomically(&self.run.docids(), |w| {
+            for (i, &p) in self.train_docs.iter().enumerate() {
+                let codes: Vec<String> = self.state.codes[i].iter().map(u32::to_string).collect();
+                writeln!(w, "{}\t{}", corpus.documents()[p].id, codes.join("-"))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::File::open(entry?.path())?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+fn nan_to_null(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!(v)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Model variables as the trained index stores them; also used by tests.
+pub fn heads_of(model: &GenRet) -> (&HeadsConfig, &BackboneConfig) {
+    (&model.heads, &model.backbone_config)
+}
