@@ -1,4 +1,388 @@
-//! `genret bm25`: placeholder until the BM25 crate lands.
+//! `genret bm25`: the BM25 baseline (tantivy) on a dataset split: index, retrieve, write the run,
+//! evaluate.
+//!
+//! The index is kept on disk and reused: by default under
+//! `$GENRET_HOME/bm25/<dataset>-<fingerprint>`, where the fingerprint covers the corpus file
+//! (path, size, modification time) and the analysis settings, so a changed corpus or setting
+//! builds a new index instead of reading a stale one. `--index DIR` puts it elsewhere;
+//! `--rebuild` forces a fresh build. Timings (index build, per-query search) are printed and,
+//! with `--metrics-out`, written with the metrics as JSON.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use genret_bm25::{
+    corpus_fingerprint, AnalyzerOptions, Bm25Builder, Bm25Config, Bm25Index, BuildOptions,
+    FieldLayout, IndexLocation, StemmerKind, StopWords, TokenizerKind,
+};
+use genret_data::{Dataset, Qrels, Run};
+use genret_eval::{evaluate, EvalOptions, Evaluation, Metric};
+use serde_json::json;
+
+use super::common::DataArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  genret bm25 --dataset scifact --split test --out runs/scifact.bm25.trec
+  genret bm25 --data data/msmarco-dl19-5k --split test --out run.trec --metrics-out bm25.json
+
+Scoring: tantivy's BM25 with k1 = 1.2, b = 0.75 (fixed in tantivy), Lucene's idf. By default
+documents are analysed like Elasticsearch's `english` analyzer and searched like BEIR's
+`multi_match` (best_fields over title and text, tie_breaker 0.5), the setup of the BEIR paper.";
+
+/// Arguments of `genret bm25`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
-pub fn run(_: Args) -> anyhow::Result<()> { anyhow::bail!("not yet implemented") }
+#[command(about = "BM25 baseline (tantivy): index a corpus, retrieve for a split's queries, evaluate", after_help = AFTER_HELP)]
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The split whose judged queries are run (a file `qrels/<split>.tsv`).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The TREC run to write (atomically).
+    #[arg(long, value_name = "RUN")]
+    pub out: PathBuf,
+    /// Documents retrieved per query.
+    #[arg(long, default_value_t = 1000)]
+    pub k: usize,
+    /// Write metrics, timings and settings as JSON to this file.
+    #[arg(long, value_name = "OUT.json")]
+    pub metrics_out: Option<PathBuf>,
+    /// Measures to report (genret eval's syntax).
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "LIST",
+        default_value = "nDCG@10,R@100,R@1000,MRR@10,MAP"
+    )]
+    pub metrics: String,
+    /// Index folder (reused when it holds an index of the same corpus and settings).
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+    /// Build the index again even when a matching one exists.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Threads for indexing and for searching (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Tag in the run file's last column.
+    #[arg(long, default_value = "genret-bm25")]
+    pub tag: String,
+    /// How title and text are indexed: two fields searched like Elasticsearch's multi_match
+    /// best_fields (BEIR), or one field holding both.
+    #[arg(long, value_enum, default_value_t = Fields::TitleText)]
+    pub fields: Fields,
+    /// With `--fields title-text`: weight of the weaker field's score (BEIR: 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pub tie_breaker: f32,
+    /// Word splitting: Unicode word boundaries (Lucene's standard tokenizer) or tantivy's
+    /// simple tokenizer (runs of letters and digits).
+    #[arg(long, value_enum, default_value_t = Tokenizer::Unicode)]
+    pub tokenizer: Tokenizer,
+    /// Stemmer: porter (Lucene/Elasticsearch `english`), snowball-english (Porter2, tantivy's
+    /// `Stemmer`), or none.
+    #[arg(long, value_enum, default_value_t = Stemmer::Porter)]
+    pub stemmer: Stemmer,
+    /// Stop words: Lucene's 33 English ones, or none.
+    #[arg(long, value_enum, default_value_t = Stop::LuceneEnglish)]
+    pub stop_words: Stop,
+    /// Keep case (no lower-casing).
+    #[arg(long)]
+    pub no_lowercase: bool,
+    /// Keep a trailing `'s` (no possessive removal).
+    #[arg(long)]
+    pub no_possessive: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    TitleText,
+    Combined,
+}
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokenizer {
+    Unicode,
+    Simple,
+}
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stemmer {
+    Porter,
+    SnowballEnglish,
+    None,
+}
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    LuceneEnglish,
+    None,
+}
+
+impl Args {
+    fn config(&self) -> Bm25Config {
+        Bm25Config {
+            analyzer: AnalyzerOptions {
+                tokenizer: match self.tokenizer {
+                    Tokenizer::Unicode => TokenizerKind::Unicode,
+                    Tokenizer::Simple => TokenizerKind::Simple,
+                },
+                possessive: !self.no_possessive,
+                lowercase: !self.no_lowercase,
+                stop_words: match self.stop_words {
+                    Stop::LuceneEnglish => StopWords::LuceneEnglish,
+                    Stop::None => StopWords::None,
+                },
+                stemmer: match self.stemmer {
+                    Stemmer::Porter => StemmerKind::Porter,
+                    Stemmer::SnowballEnglish => StemmerKind::SnowballEnglish,
+                    Stemmer::None => StemmerKind::None,
+                },
+            },
+            fields: match self.fields {
+                Fields::TitleText => FieldLayout::TitleText {
+                    tie_breaker: self.tie_breaker,
+                },
+                Fields::Combined => FieldLayout::Combined,
+            },
+        }
+    }
+}
+
+/// Milliseconds, for JSON.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The value at quantile `q` of sorted durations (nearest rank).
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
+    if args.k == 0 {
+        anyhow::bail!("--k must be at least 1");
+    }
+    let dataset = args.data.open()?;
+    let config = args.config();
+    let corpus_path = dataset.corpus_path()?;
+    let fingerprint = corpus_fingerprint(&corpus_path, &config)?;
+    let index_dir = match &args.index {
+        Some(dir) => dir.clone(),
+        None => {
+            let safe: String = dataset
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            genret_data::dataset::genret_home()
+                .join("bm25")
+                .join(format!("{safe}-{fingerprint}"))
+        }
+    };
+
+    // 1. The index: reuse a matching one, or build it.
+    let (index, build_time) = open_or_build(&args, &dataset, &config, &fingerprint, &index_dir)?;
+    let index_seconds = build_time.map(|d| d.as_secs_f64());
+
+    // 2. The split's judged queries.
+    let queries = dataset.load_queries()?;
+    let qrels_path = dataset.qrels_path(&args.split);
+    if !qrels_path.exists() {
+        anyhow::bail!(
+            "{}: dataset has no `{}` split (available: {})",
+            qrels_path.display(),
+            args.split,
+            dataset.splits().join(", ")
+        );
+    }
+    let mut qrels = Qrels::load(&qrels_path)?;
+    let ids: HashSet<&str> = index.doc_ids().iter().map(String::as_str).collect();
+    qrels.check_refs(
+        &qrels_path,
+        |q| queries.contains(q),
+        |d| ids.contains(d),
+        args.data.strict,
+    )?;
+    let judged = queries.judged(&qrels);
+    if judged.is_empty() {
+        anyhow::bail!(
+            "{}: no judged query of the split is in the queries file",
+            qrels_path.display()
+        );
+    }
+
+    // 3. Retrieval.
+    let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        args.threads
+    };
+    let start = Instant::now();
+    let results = index.search_batch_timed(&texts, args.k, threads)?;
+    let search_wall = start.elapsed();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let mean_latency = latencies.iter().sum::<Duration>() / latencies.len() as u32;
+    let (p50, p99) = (quantile(&latencies, 0.5), quantile(&latencies, 0.99));
+
+    let mut run = Run::new();
+    let mut empty = 0usize;
+    for (query, (docs, _)) in judged.iter().zip(results) {
+        empty += usize::from(docs.is_empty());
+        run.insert(query.id.clone(), docs);
+    }
+    if empty > 0 {
+        tracing::warn!(
+            "{empty} queries have no indexable term and retrieved nothing (they score 0)"
+        );
+    }
+    run.write_trec(&args.out, &args.tag)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+
+    // 4. Evaluation.
+    let evaluation: Evaluation = evaluate(&qrels, &run, &metrics, &EvalOptions::default())?;
+
+    let build_note = match index_seconds {
+        Some(s) => format!("built in {s:.2} s"),
+        None => "reused".to_string(),
+    };
+    eprintln!(
+        "index: {} documents ({build_note}) at {}\nsearch: {} queries, top {}, {} threads: {:.3} s wall, \
+         per query mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms\nrun: {}",
+        index.num_docs(),
+        index_dir.display(),
+        judged.len(),
+        args.k,
+        threads,
+        search_wall.as_secs_f64(),
+        ms(mean_latency),
+        ms(p50),
+        ms(p99),
+        args.out.display()
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{}", evaluation.table())?;
+    out.flush()?;
+
+    if let Some(path) = &args.metrics_out {
+        let report = json!({
+            "dataset": dataset.name,
+            "split": args.split,
+            "k": args.k,
+            "bm25": {
+                "engine": "tantivy 0.27",
+                "k1": genret_bm25::K1,
+                "b": genret_bm25::B,
+                "config": config,
+            },
+            "num_docs": index.num_docs(),
+            "num_queries": judged.len(),
+            "metrics": evaluation.mean,
+            "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
+            "timings": {
+                "index_built": index_seconds.is_some(),
+                "index_s": index_seconds,
+                "search_threads": threads,
+                "search_wall_s": search_wall.as_secs_f64(),
+                "query_mean_ms": ms(mean_latency),
+                "query_p50_ms": ms(p50),
+                "query_p99_ms": ms(p99),
+                "query_max_ms": ms(latencies.last().copied().unwrap_or_default()),
+            },
+            "index_dir": index_dir,
+            "run": args.out,
+        });
+        write_json(path, &report)?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    genret_data::run::write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Opens the index at `dir` when it matches the corpus and settings, else builds it there.
+/// Returns the build time when it was built.
+fn open_or_build(
+    args: &Args,
+    dataset: &Dataset,
+    config: &Bm25Config,
+    fingerprint: &str,
+    dir: &Path,
+) -> anyhow::Result<(Bm25Index, Option<Duration>)> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        let is_ours = dir.join("genret-bm25.json").exists();
+        if !is_ours {
+            anyhow::bail!(
+                "{}: exists and is not a genret BM25 index; choose another --index",
+                dir.display()
+            );
+        }
+        if !args.rebuild {
+            match Bm25Index::open(dir) {
+                Ok(index) if index.fingerprint() == Some(fingerprint) && index.config() == config => {
+                    tracing::info!("reusing the BM25 index at {}", dir.display());
+                    return Ok((index, None));
+                }
+                Ok(_) if args.index.is_some() => anyhow::bail!(
+                    "{}: holds an index of another corpus version or other settings; pass --rebuild to replace it",
+                    dir.display()
+                ),
+                Ok(_) => tracing::info!("{}: stale index, rebuilding", dir.display()),
+                Err(e) => tracing::warn!("{}: cannot open ({e}), rebuilding", dir.display()),
+            }
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+
+    let options = BuildOptions {
+        config: *config,
+        threads: args.threads,
+        ..BuildOptions::default()
+    };
+    let start = Instant::now();
+    let mut builder = Bm25Builder::new(IndexLocation::Dir(dir.to_path_buf()), &options)?
+        .with_fingerprint(fingerprint);
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} indexing {human_pos} documents ({per_sec}) {elapsed} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    for doc in dataset.corpus_reader()? {
+        builder.add(&doc?)?;
+        bar.inc(1);
+    }
+    bar.set_message("committing");
+    let index = builder.finish()?;
+    bar.finish_and_clear();
+    let took = start.elapsed();
+    tracing::info!(
+        "indexed {} documents in {:.2} s into {}",
+        index.num_docs(),
+        took.as_secs_f64(),
+        dir.display()
+    );
+    Ok((index, Some(took)))
+}
