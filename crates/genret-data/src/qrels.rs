@@ -31,8 +31,11 @@ pub struct Qrels {
 /// How many judgements named a query or document that the dataset does not have.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UnknownRefs {
+    /// Queries not in the queries file (their rows are dropped).
     pub unknown_queries: usize,
+    /// Judgements naming documents not in the corpus (kept, as BEIR keeps them).
     pub unknown_documents: usize,
+    /// Rows dropped (those of unknown queries).
     pub dropped_rows: usize,
 }
 
@@ -60,9 +63,10 @@ impl Qrels {
     }
 
     /// Reads a qrels file and checks every row against the dataset as it goes: rows naming a
-    /// query or document the dataset lacks are dropped and counted (and a warning logged), as
-    /// BEIR's loader drops them; with `strict` the first such row is an error naming its line
-    /// and field. Counting follows [`Qrels::check_refs`].
+    /// query the dataset lacks are dropped and counted; rows naming a missing document are kept
+    /// and counted (BEIR's evaluation keeps them: unretrievable, but they count in recall and
+    /// ideal DCG); a warning is logged. With `strict` the first such row is an error naming its
+    /// line and field. Counting follows [`Qrels::check_refs`].
     pub fn load_checked(
         path: impl AsRef<Path>,
         has_query: impl Fn(&str) -> bool,
@@ -98,8 +102,6 @@ impl Qrels {
                 }
                 first_problem.get_or_insert_with(|| format!("{loc}: unknown document `{docid}`"));
                 unknown.unknown_documents += 1;
-                unknown.dropped_rows += 1;
-                return Ok(());
             }
             qrels.insert(qid, docid, rel);
             Ok(())
@@ -110,7 +112,7 @@ impl Qrels {
                 file = %path.display(),
                 unknown_queries = unknown.unknown_queries,
                 unknown_documents = unknown.unknown_documents,
-                "dropped {} judgement rows naming unknown ids, first at {first} (use --strict to fail instead)",
+                "dropped {} judgement rows of unknown queries and kept those of unknown documents, first problem at {first} (use --strict to fail instead)",
                 unknown.dropped_rows
             );
         }
@@ -174,31 +176,31 @@ impl Qrels {
                 }
                 return false;
             }
-            docs.retain(|docid, _| {
-                let ok = has_document(docid);
-                if !ok {
+            // Judgements of documents missing from the corpus are kept, as BEIR's evaluation
+            // keeps them: they cannot be retrieved, but they count in recall and ideal DCG.
+            for docid in docs.keys() {
+                if !has_document(docid) {
                     unknown.unknown_documents += 1;
-                    unknown.dropped_rows += 1;
                     if err.is_none() {
                         err = Some(format!(
                             "document `{docid}` (query `{qid}`) is not in the corpus"
                         ));
                     }
                 }
-                ok
-            });
-            !docs.is_empty()
+            }
+            true
         });
         if strict {
             if let Some(message) = err {
                 return Err(DataError::format(Location::file(source), message));
             }
-        } else if unknown.dropped_rows > 0 {
+        } else if unknown.unknown_queries + unknown.unknown_documents > 0 {
             tracing::warn!(
                 file = %source.display(),
                 unknown_queries = unknown.unknown_queries,
                 unknown_documents = unknown.unknown_documents,
-                "dropped {} judgement rows naming unknown ids (use --strict to fail instead)",
+                "dropped {} judgement rows of unknown queries; kept the judgements of unknown \
+                 documents, which count as relevant but unretrievable (use --strict to fail instead)",
                 unknown.dropped_rows
             );
         }

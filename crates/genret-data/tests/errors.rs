@@ -337,8 +337,10 @@ fn qrels_unknown_refs_warn_and_count() {
     let split = ds.load_split("test", false).unwrap();
     assert_eq!(split.unknown.unknown_queries, 1);
     assert_eq!(split.unknown.unknown_documents, 1);
-    assert_eq!(split.unknown.dropped_rows, 3);
-    assert_eq!(split.qrels.num_judgements(), 2);
+    assert_eq!(split.unknown.dropped_rows, 2);
+    // The judgement of the unknown document d7 is kept, as BEIR's evaluation keeps it.
+    assert_eq!(split.qrels.num_judgements(), 3);
+    assert_eq!(split.qrels.query("q2").unwrap().get("d7"), Some(&1));
     assert!(!split.qrels.contains_query("q9"));
     // Only judged queries, in file order; q3 has no judgements.
     assert_eq!(

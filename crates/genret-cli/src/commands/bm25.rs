@@ -30,8 +30,9 @@ Examples:
   genret bm25 --data data/msmarco-dl19-5k --split test --out run.trec --metrics-out bm25.json
 
 Scoring: tantivy's BM25 with k1 = 1.2, b = 0.75 (fixed in tantivy), Lucene's idf. By default
-documents are analysed like Elasticsearch's `english` analyzer and searched like BEIR's
-`multi_match` (best_fields over title and text, tie_breaker 0.5), the setup of the BEIR paper.";
+documents are analysed like Elasticsearch's `english` analyzer, with title and text as one field
+(Pyserini's flat BEIR baseline); `--fields title-text` searches them like BEIR's Elasticsearch
+`multi_match` (best_fields over title and text, tie_breaker 0.5).";
 
 /// Arguments of `genret bm25`.
 #[derive(clap::Args, Debug)]
@@ -73,7 +74,7 @@ pub struct Args {
     pub tag: String,
     /// How title and text are indexed: two fields searched like Elasticsearch's multi_match
     /// best_fields (BEIR), or one field holding both.
-    #[arg(long, value_enum, default_value_t = Fields::TitleText)]
+    #[arg(long, value_enum, default_value_t = Fields::Combined)]
     pub fields: Fields,
     /// With `--fields title-text`: weight of the weaker field's score (BEIR: 0.5).
     #[arg(long, default_value_t = 0.5)]
