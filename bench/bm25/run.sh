@@ -58,7 +58,7 @@ row() {  # row NAME LABEL REFERENCE
 run scifact scifact
 run msmarco-dl19-5k msmarco-dl19-5k
 
-echo "genret bm25 (tantivy 0.27, k1=1.2 b=0.75, ES-english analysis, multi_match best_fields tie 0.5), top 1000, split test"
+echo "genret bm25 (tantivy 0.27, k1=1.2 b=0.75, ES-english analysis, title+text as one field), top 1000, split test"
 echo "threads: $( [[ $THREADS == 0 ]] && nproc || echo "$THREADS" ); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
 echo "| dataset          | nDCG@10 |   R@100 |  MRR@10 |    index | queries  | per query p50 / p99 | reference nDCG@10                  |"
@@ -68,10 +68,10 @@ row msmarco-dl19-5k "dl19-5k (43 q)" "about 0.69 (shared/data README)"
 
 if [[ $VARIANTS == 1 ]]; then
   declare -a names=(
-    "default|title+text, ES english (default)|"
-    "combined|one combined field|--fields combined"
-    "tie0|title+text, tie_breaker 0 (pure max)|--tie-breaker 0"
-    "tie1|title+text, tie_breaker 1 (sum)|--tie-breaker 1"
+    "default|one combined field, ES english (default)|"
+    "titletext|title+text fields, BEIR multi_match tie 0.5|--fields title-text"
+    "tie0|title+text, tie_breaker 0 (pure max)|--fields title-text --tie-breaker 0"
+    "tie1|title+text, tie_breaker 1 (sum)|--fields title-text --tie-breaker 1"
     "snowball|Snowball english (Porter2) stemmer|--stemmer snowball-english"
     "nostem|no stemmer|--stemmer none"
     "nostop|no stop words|--stop-words none"
