@@ -8,6 +8,9 @@ use genret_model::checkpoint::write_random_bert;
 use genret_model::genret::tiny_bert_config;
 use genret_train::{train, TrainConfig, TrainInputs, TrainOptions};
 
+/// Tests here set GENRET_HOME (the state cache) for the process; run them one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn shared() -> Option<PathBuf> {
     let base = std::env::var_os("GENRET_SHARED")
         .map(PathBuf::from)
@@ -49,6 +52,7 @@ fn setup(dir: &std::path::Path) -> Option<TrainConfig> {
 
 #[test]
 fn training_is_deterministic_and_resumes_to_the_same_docids() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("GENRET_HOME", dir.path().join("home"));
     let Some(cfg) = setup(dir.path()) else {
@@ -94,4 +98,50 @@ fn training_is_deterministic_and_resumes_to_the_same_docids() {
     other.seed = 7;
     let d = train(&dir.path().join("d"), other, &inputs, &TrainOptions::default()).unwrap();
     assert_ne!(a.codes, d.codes);
+}
+
+/// Encoder weights after a run, by variable name.
+fn encoder_weights(out: &genret_train::TrainOutput) -> Vec<(String, tch::Tensor)> {
+    let mut v: Vec<(String, tch::Tensor)> =
+        out.vs.variables().into_iter().filter(|(n, _)| n.starts_with("backbone.encoder.")).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn training_modes_train_exactly_the_parts_they_name() {
+    use genret_train::config::TrainMode;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("GENRET_HOME", dir.path().join("home"));
+    let Some(mut cfg) = setup(dir.path()) else { return };
+    cfg.docids.codebook_size = 8;
+    let corpus = corpus();
+    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+    let ckpt = genret_model::checkpoint::Checkpoint::resolve(&cfg.model.checkpoint).unwrap();
+    let original: std::collections::BTreeMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(&ckpt.weights).unwrap().into_iter().collect();
+    let changed = |out: &genret_train::TrainOutput| -> Vec<String> {
+        encoder_weights(out)
+            .into_iter()
+            .filter(|(n, t)| !t.equal(&original[n.strip_prefix("backbone.encoder.").unwrap()]))
+            .map(|(n, _)| n)
+            .collect()
+    };
+
+    cfg.model.mode = TrainMode::Frozen;
+    let frozen = train(&dir.path().join("frozen"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    assert!(changed(&frozen).is_empty(), "frozen mode changed {:?}", changed(&frozen));
+
+    // The tiny checkpoint has one encoder layer: top-layers with 1 trains it, not the embeddings.
+    cfg.model.mode = TrainMode::TopLayers;
+    cfg.model.trainable_layers = 1;
+    let top = train(&dir.path().join("top"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    let top_changed = changed(&top);
+    assert!(!top_changed.is_empty());
+    assert!(top_changed.iter().all(|n| n.starts_with("backbone.encoder.encoder.layer.0.")), "{top_changed:?}");
+
+    cfg.model.mode = TrainMode::Full;
+    let full = train(&dir.path().join("full"), cfg, &inputs, &TrainOptions::default()).unwrap();
+    assert!(changed(&full).iter().any(|n| n.contains("embeddings")), "full mode left the embeddings frozen");
 }
