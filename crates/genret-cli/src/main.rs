@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     Eval(commands::eval::Args),
     Bm25(commands::bm25::Args),
+    Search(commands::search::Args),
+    Index(commands::index::Args),
+    Run(commands::run::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +33,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Eval(args) => commands::eval::run(args),
         Command::Bm25(args) => commands::bm25::run(args),
+        Command::Search(args) => commands::search::run(args),
+        Command::Index(args) => commands::index::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -416,6 +416,10 @@ impl Index {
     pub fn num_docs(&self) -> usize {
         self.doc_ids.len()
     }
+    /// Every document id, by position.
+    pub fn doc_ids(&self) -> &[String] {
+        &self.doc_ids
+    }
     /// The id of the document at `pos`.
     pub fn doc_id(&self, pos: u64) -> Option<&str> {
         self.doc_ids.get(pos as usize).map(String::as_str)
@@ -707,72 +711,11 @@ fn format_rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::tests::tiny_model;
-
-    const WORDS: &[&str] = &[
-        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-        "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra",
-        "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu", "red", "green", "blue",
-        "cyan", "magenta", "yellow", "black", "white",
-    ];
-
-    /// A word-level tokenizer over WORDS (ids 2..), `[PAD]` = 0, `[UNK]` = 1.
-    fn write_tokenizer(path: &Path) {
-        let mut vocab = serde_json::Map::new();
-        vocab.insert("[PAD]".into(), 0.into());
-        vocab.insert("[UNK]".into(), 1.into());
-        for (i, w) in WORDS.iter().enumerate() {
-            vocab.insert((*w).into(), (i + 2).into());
-        }
-        let json = serde_json::json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": [],
-            "normalizer": {"type": "Lowercase"},
-            "pre_tokenizer": {"type": "Whitespace"},
-            "post_processor": null,
-            "decoder": null,
-            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-        });
-        std::fs::write(path, serde_json::to_string(&json).unwrap()).unwrap();
-    }
-
-    fn text(i: usize) -> String {
-        (0..5)
-            .map(|j| WORDS[(i * 7 + j * 3 + i / 3) % WORDS.len()])
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    fn doc(id: &str, i: usize) -> Document {
-        Document {
-            id: id.into(),
-            title: String::new(),
-            text: text(i),
-        }
-    }
+    use crate::testing::{document as doc, text, tiny_index, tiny_model};
 
     /// An index of 12 training documents with arbitrary docids (K = 5, M = 3).
     fn build(dir: &Path) -> (Index, PathBuf) {
-        let (vs, model) = tiny_model(5, 3, 13);
-        let tok = dir.join("src-tokenizer.json");
-        write_tokenizer(&tok);
-        let config = IndexConfig::for_model(&model, "tiny-random", 16, 32);
-        let docs: Vec<(Document, Vec<u32>, Origin)> = (0..12)
-            .map(|i| {
-                (
-                    doc(&format!("t{i}"), i),
-                    vec![(i % 5) as u32, (i * 2 % 5) as u32, (i / 4) as u32],
-                    Origin::Train,
-                )
-            })
-            .collect();
-        let path = dir.join("idx");
-        (
-            Index::create(&path, &config, &vs, &tok, &docs).unwrap(),
-            path,
-        )
+        tiny_index(dir, "idx", 12).unwrap()
     }
 
     fn file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -955,7 +898,7 @@ mod tests {
         let (index, path) = build(tmp.path());
         drop(index);
         // Creating over a non-empty folder is refused and leaves it alone.
-        let (vs, model) = tiny_model(5, 3, 13);
+        let (vs, model) = tiny_model(5, 3, 13).unwrap();
         let config = IndexConfig::for_model(&model, "tiny-random", 16, 32);
         let err = Index::create(&path, &config, &vs, &path.join(TOKENIZER_FILE), &[])
             .unwrap_err()

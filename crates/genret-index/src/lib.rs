@@ -34,9 +34,13 @@ pub mod error;
 pub mod index;
 pub mod search;
 pub mod store;
+pub mod testing;
 pub mod trie;
 
 pub use error::IndexError;
 pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, SearchOptions};
 pub use store::{DocStore, Origin, StoredDoc};
 pub use trie::{DocidTrie, NodeId};
+
+/// The tch this crate was built with (devices, for callers).
+pub use tch;

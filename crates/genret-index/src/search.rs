@@ -269,48 +269,15 @@ pub fn search(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use genret_model::decoder::DecoderConfig;
-    use genret_model::genret::{tiny_bert_config, BackboneConfig, HeadsConfig};
-    use tch::nn;
 
-    /// A tiny random model whose code distributions are far from uniform (codebooks scaled up),
-    /// so rankings have no near-ties.
-    pub(crate) fn tiny_model(k: i64, m: i64, seed: i64) -> (nn::VarStore, GenRet) {
-        tch::manual_seed(seed);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let heads = HeadsConfig {
-            num_steps: m,
-            codebook_size: k,
-            decoder: DecoderConfig {
-                layers: 2,
-                heads: 4,
-                dropout: 0.0,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let model = GenRet::new(
-            &vs.root(),
-            &BackboneConfig::Bert(tiny_bert_config(64)),
-            &heads,
-        )
-        .unwrap();
-        tch::no_grad(|| {
-            for (t, cb) in model.codebooks.iter().enumerate() {
-                cb.shallow_clone()
-                    .copy_(&(Tensor::randn(cb.size(), (Kind::Float, Device::Cpu)) * 0.4));
-                let ci = &model.code_inputs[t];
-                ci.shallow_clone()
-                    .copy_(&(Tensor::randn(ci.size(), (Kind::Float, Device::Cpu)) * 0.5));
-            }
-        });
-        (vs, model)
+    fn tiny_model(k: i64, m: i64, seed: i64) -> (tch::nn::VarStore, GenRet) {
+        crate::testing::tiny_model(k, m, seed).unwrap()
     }
 
     /// Queries as token ids, padded with 0 (the tiny BERT's pad id).
-    pub(crate) fn encode_queries(model: &GenRet, queries: &[Vec<i64>]) -> Encoded {
+    fn encode_queries(model: &GenRet, queries: &[Vec<i64>]) -> Encoded {
         let len = queries.iter().map(Vec::len).max().unwrap();
         let mut ids = Vec::new();
         let mut mask = Vec::new();

@@ -3,3 +3,6 @@
 pub mod bm25;
 pub mod common;
 pub mod eval;
+pub mod index;
+pub mod run;
+pub mod search;

@@ -1,0 +1,340 @@
+//! `genret run`: search every judged query of a dataset split with a GenRet index, write the
+//! TREC run, and evaluate it.
+//!
+//! Queries are searched in batches (`--batch-size`) with constrained beam search; the time of
+//! each batch (tokenising, encoding, decoding, result lookup) is measured, and latency is
+//! reported per batch and per query (a batch's time divided among its queries; with
+//! `--batch-size 1` that is the true per-query latency). Metrics, timings and settings go to a
+//! JSON file next to the run.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use genret_data::{Qrels, Run, ScoredDoc};
+use genret_eval::{evaluate, EvalOptions, Metric};
+use genret_index::{Index, SearchOptions};
+use serde_json::json;
+
+use super::common::DataArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  genret run --index runs/scifact.index --dataset scifact --split test --out runs/scifact.genret.trec
+  genret run --index my.index --data data/nq320k --split test --out run.trec --beam 10 --depth 10
+
+Documents sharing a docid share its score in the run file; evaluation (trec_eval semantics)
+orders such ties by document id. Metrics, timings and settings go to the run's path with the
+extension `.metrics.json` (run.trec -> run.metrics.json) unless --metrics-out says otherwise.";
+
+/// Arguments of `genret run`.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Search a split's judged queries with a GenRet index, write the TREC run, evaluate",
+    after_help = AFTER_HELP
+)]
+pub struct Args {
+    /// The index folder.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The split whose judged queries are run (a file `qrels/<split>.tsv`).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The TREC run to write (atomically).
+    #[arg(long, value_name = "RUN")]
+    pub out: PathBuf,
+    /// Beam width (paper: 100; authors' code: 10).
+    #[arg(long, default_value_t = 100)]
+    pub beam: usize,
+    /// Documents retrieved per query.
+    #[arg(long, default_value_t = 100)]
+    pub depth: usize,
+    /// Queries searched together.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Measures to report (genret eval's syntax).
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "LIST",
+        default_value = "R@1,R@10,R@100,MRR@10,MRR@100,nDCG@10"
+    )]
+    pub metrics: String,
+    /// Metrics JSON file (default: next to the run, `.metrics.json`).
+    #[arg(long, value_name = "OUT.json")]
+    pub metrics_out: Option<PathBuf>,
+    /// Tag in the run file's last column.
+    #[arg(long, default_value = "genret")]
+    pub tag: String,
+}
+
+/// Milliseconds.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The value at quantile `q` of sorted durations (nearest rank).
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Where the metrics go by default: `run.trec` -> `run.metrics.json`.
+fn default_metrics_path(out: &Path) -> PathBuf {
+    out.with_extension("metrics.json")
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
+    anyhow::ensure!(args.depth >= 1, "--depth must be at least 1");
+    let dataset = args.data.open()?;
+    let index = Index::open(&args.index, super::common::parse_device(&args.device)?)?;
+
+    // The split's judged queries, against the documents the index holds.
+    let queries = dataset.load_queries()?;
+    let qrels_path = dataset.qrels_path(&args.split);
+    if !qrels_path.exists() {
+        anyhow::bail!(
+            "{}: dataset has no `{}` split (available: {})",
+            qrels_path.display(),
+            args.split,
+            dataset.splits().join(", ")
+        );
+    }
+    let mut qrels = Qrels::load(&qrels_path)?;
+    let ids: HashSet<&str> = index.doc_ids().iter().map(String::as_str).collect();
+    qrels.check_refs(
+        &qrels_path,
+        |q| queries.contains(q),
+        |d| ids.contains(d),
+        args.data.strict,
+    )?;
+    let judged = queries.judged(&qrels);
+    if judged.is_empty() {
+        anyhow::bail!(
+            "{}: no judged query of the split is in the queries file (or in the index)",
+            qrels_path.display()
+        );
+    }
+
+    // Search, timing every batch.
+    let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
+    let options = SearchOptions {
+        beam: args.beam,
+        depth: args.depth,
+        batch_size: args.batch_size,
+    };
+    let bar = indicatif::ProgressBar::new(texts.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} queries ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut batch_times: Vec<Duration> = Vec::new();
+    let mut query_times: Vec<Duration> = Vec::with_capacity(texts.len());
+    let start = Instant::now();
+    let results = index.search_with(&texts, &options, |n, took| {
+        batch_times.push(took);
+        query_times.extend(std::iter::repeat_n(took / n as u32, n));
+        bar.inc(n as u64);
+    })?;
+    let wall = start.elapsed();
+    bar.finish_and_clear();
+    batch_times.sort();
+    query_times.sort();
+
+    let mut run = Run::new();
+    for (query, hits) in judged.iter().zip(results) {
+        let docs = hits
+            .into_iter()
+            .map(|h| ScoredDoc {
+                doc_id: h.doc_id,
+                score: f64::from(h.score),
+            })
+            .collect();
+        run.insert(query.id.clone(), docs);
+    }
+    run.write_trec(&args.out, &args.tag)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+
+    let evaluation = evaluate(&qrels, &run, &metrics, &EvalOptions::default())?;
+    let (q50, q99) = (quantile(&query_times, 0.5), quantile(&query_times, 0.99));
+    let (b50, b99) = (quantile(&batch_times, 0.5), quantile(&batch_times, 0.99));
+    eprintln!(
+        "index: {} documents, {} docids at {} ({:?})\n\
+         search: {} queries, beam {}, depth {}, batches of {}: {:.3} s wall\n\
+         latency per query: p50 {:.2} ms, p99 {:.2} ms; per batch: p50 {:.2} ms, p99 {:.2} ms\n\
+         run: {}",
+        index.num_docs(),
+        index.trie().num_docids(),
+        args.index.display(),
+        index.device(),
+        judged.len(),
+        args.beam,
+        args.depth,
+        args.batch_size,
+        wall.as_secs_f64(),
+        ms(q50),
+        ms(q99),
+        ms(b50),
+        ms(b99),
+        args.out.display()
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{}", evaluation.table())?;
+    out.flush()?;
+
+    let metrics_path = args
+        .metrics_out
+        .clone()
+        .unwrap_or_else(|| default_metrics_path(&args.out));
+    let report = json!({
+        "dataset": dataset.name,
+        "split": args.split,
+        "index": args.index,
+        "model": index.config().model_spec,
+        "num_docs": index.num_docs(),
+        "num_docids": index.trie().num_docids(),
+        "num_queries": judged.len(),
+        "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()) },
+        "metrics": evaluation.mean,
+        "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
+        "timings": {
+            "search_wall_s": wall.as_secs_f64(),
+            "query_p50_ms": ms(q50),
+            "query_p99_ms": ms(q99),
+            "batch_p50_ms": ms(b50),
+            "batch_p99_ms": ms(b99),
+            "batch_max_ms": ms(batch_times.last().copied().unwrap_or_default()),
+        },
+        "run": args.out,
+    });
+    genret_data::run::write_atomically(&metrics_path, |w| {
+        serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+    .with_context(|| format!("writing {}", metrics_path.display()))?;
+    tracing::info!("wrote {}", metrics_path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn every_argument_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        for arg in cmd.get_arguments() {
+            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn runs_a_split_end_to_end() {
+        use genret_index::testing::{text, tiny_index};
+        let tmp = genret_index::testing::ScratchDir::new("cli").unwrap();
+        let (_, index) = tiny_index(tmp.path(), "idx", 10).unwrap();
+        // A BEIR folder whose corpus is the index's.
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(data.join("qrels")).unwrap();
+        let corpus: String = (0..10)
+            .map(|i| format!("{}\n", json!({"_id": format!("t{i}"), "text": text(i)})))
+            .collect();
+        std::fs::write(data.join("corpus.jsonl"), corpus).unwrap();
+        let queries: String = (0..4)
+            .map(|i| format!("{}\n", json!({"_id": format!("q{i}"), "text": text(i)})))
+            .collect();
+        std::fs::write(data.join("queries.jsonl"), queries).unwrap();
+        std::fs::write(
+            data.join("qrels/test.tsv"),
+            "query-id\tcorpus-id\tscore\nq0\tt0\t1\nq1\tt1\t1\nq2\tt2\t1\n",
+        )
+        .unwrap();
+        let out = tmp.path().join("runs/tiny.trec");
+        let argv = [
+            "run",
+            "--index",
+            index.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--beam",
+            "125",
+            "--depth",
+            "10",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ];
+        run(Cli::try_parse_from(argv).unwrap().args).unwrap();
+        let written = Run::load(&out).unwrap();
+        assert_eq!(written.len(), 3, "judged queries only");
+        assert!(
+            written.iter().all(|(_, docs)| docs.len() == 10),
+            "an exhaustive beam returns every document"
+        );
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join("runs/tiny.metrics.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["num_queries"], 3);
+        assert_eq!(
+            report["metrics"]["R@10"], 1.0,
+            "depth 10 of 10 documents finds every relevant one"
+        );
+        assert!(report["timings"]["query_p99_ms"].as_f64().unwrap() > 0.0);
+
+        let argv = [
+            "run",
+            "--index",
+            index.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            "x.trec",
+            "--split",
+            "dev",
+            "--device",
+            "cpu",
+        ];
+        let err = run(Cli::try_parse_from(argv).unwrap().args)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no `dev` split"), "{err}");
+    }
+
+    #[test]
+    fn quantiles_and_paths() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
+        assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+        assert_eq!(
+            default_metrics_path(Path::new("a/run.trec")),
+            Path::new("a/run.metrics.json")
+        );
+    }
+}
