@@ -33,12 +33,12 @@ impl Attention {
         (split_heads(&memory.apply(&self.k), self.heads), split_heads(&memory.apply(&self.v), self.heads))
     }
 
-    /// Attends from `x` `[B, Lq, D]` over precomputed keys/values; returns merged heads
-    /// `[B, Lq, D]` before the output projection.
-    pub fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, causal: bool, dropout: f64, train: bool) -> Tensor {
+    /// Attends from `x` `[B, Lq, D]` over precomputed keys/values with attention dropout
+    /// probability `dropout` (0 outside training); returns merged heads `[B, Lq, D]` before the
+    /// output projection.
+    pub fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, causal: bool, dropout: f64) -> Tensor {
         let q = split_heads(&x.apply(&self.q), self.heads);
-        let p = if train { dropout } else { 0.0 };
-        let out = Tensor::scaled_dot_product_attention(&q, k, v, mask, p, causal, None, false);
+        let out = Tensor::scaled_dot_product_attention(&q, k, v, mask, dropout, causal, None, false);
         merge_heads(&out)
     }
 }

@@ -192,7 +192,8 @@ impl BertModel {
 
     fn layer_forward(&self, l: &BertLayer, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let (k, v) = l.attention.keys_values(x);
-        let a = l.attention.attend(x, &k, &v, Some(mask), false, self.cfg.attention_probs_dropout_prob, train);
+        let p = if train { self.cfg.attention_probs_dropout_prob } else { 0.0 };
+        let a = l.attention.attend(x, &k, &v, Some(mask), false, p);
         let a = a.apply(&l.attention_out).dropout(self.cfg.hidden_dropout_prob, train);
         let x = (x + a).apply(&l.attention_norm);
         let h = self.act.apply(&x.apply(&l.intermediate));

@@ -136,20 +136,24 @@ impl LightDecoder {
     }
 
     /// Teacher-forced: `inputs` `[B, T, D]` -> `[B, T, D]`.
+    // `x = x + a`, not `x += a`: the in-place add would overwrite a tensor that layer norm's
+    // backward still needs.
+    #[allow(clippy::assign_op_pattern)]
     pub fn forward(&self, inputs: &Tensor, encoded: &Encoded, train: bool) -> Tensor {
         let t = inputs.size()[1];
         let pos = Tensor::arange(t, (Kind::Int64, inputs.device())).apply(&self.positions);
         let mut x = (inputs + pos.unsqueeze(0) + self.pooled_input(encoded)).dropout(self.cfg.dropout, train);
         let mem_mask = key_mask(&encoded.mask);
         let drop = self.cfg.dropout;
+        let attn_drop = if train { drop } else { 0.0 };
         for l in &self.layers {
             let h = x.apply(&l.self_norm);
             let (k, v) = l.self_attn.keys_values(&h);
-            let a = l.self_attn.attend(&h, &k, &v, None, true, drop, train).apply(&l.self_out);
+            let a = l.self_attn.attend(&h, &k, &v, None, true, attn_drop).apply(&l.self_out);
             x = x + a.dropout(drop, train);
             let h = x.apply(&l.cross_norm);
             let (k, v) = l.cross_attn.keys_values(&encoded.states);
-            let a = l.cross_attn.attend(&h, &k, &v, Some(&mem_mask), false, drop, train).apply(&l.cross_out);
+            let a = l.cross_attn.attend(&h, &k, &v, Some(&mem_mask), false, attn_drop).apply(&l.cross_out);
             x = x + a.dropout(drop, train);
             x = &x + self.ffn(l, &x, train);
         }
@@ -157,6 +161,7 @@ impl LightDecoder {
     }
 
     /// One position with a key/value cache: `input` `[B, 1, D]` -> `[B, 1, D]`.
+    #[allow(clippy::assign_op_pattern)]
     pub fn step(&self, input: &Tensor, encoded: &Encoded, cache: &mut KvCache) -> Tensor {
         if cache.layers.len() != self.layers.len() {
             *cache = KvCache::new(self.layers.len());
@@ -172,12 +177,12 @@ impl LightDecoder {
                 None => (k_new, v_new),
             };
             // The new position may see every cached one: no causal mask needed here.
-            let a = l.self_attn.attend(&h, &k, &v, None, false, 0.0, false).apply(&l.self_out);
+            let a = l.self_attn.attend(&h, &k, &v, None, false, 0.0).apply(&l.self_out);
             c.self_kv = Some((k, v));
             x = x + a;
             let h = x.apply(&l.cross_norm);
             let (k, v) = c.cross_kv.get_or_insert_with(|| l.cross_attn.keys_values(&encoded.states));
-            let a = l.cross_attn.attend(&h, k, v, Some(&mem_mask), false, 0.0, false).apply(&l.cross_out);
+            let a = l.cross_attn.attend(&h, k, v, Some(&mem_mask), false, 0.0).apply(&l.cross_out);
             x = x + a;
             x = &x + self.ffn(l, &x, false);
         }

@@ -142,7 +142,7 @@ pub enum TextStates {
     /// Output of the first `frozen` layers, cached; the layers above run live.
     Lower { cache: StateCache, frozen: usize },
     /// Tokenised and encoded at every batch (full fine-tuning).
-    Live { tokenizer: TextTokenizer, texts: Vec<String> },
+    Live { tokenizer: Box<TextTokenizer>, texts: Vec<String> },
 }
 
 impl TextStates {

@@ -254,7 +254,7 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     };
     let make_states = |texts: Vec<String>, tok: TextTokenizer, max_len: usize, what: &str| -> Result<TextStates> {
         match frozen {
-            None => Ok(TextStates::Live { tokenizer: tok, texts }),
+            None => Ok(TextStates::Live { tokenizer: Box::new(tok), texts }),
             Some(lower) => {
                 let path = cache_path(&home, &model_hash, &texts, max_len, lower);
                 let cache = StateCache::load_or_build(&path, || StateCache::build(&model, &tok, &texts, lower, cfg.model.encode_batch_size, what))?;
