@@ -1028,7 +1028,12 @@ mod tests {
         let mut cache = KvCache::new(model.num_decoder_layers());
         for t in 0..9 {
             let step = model.decode_step(&inputs.narrow(1, t, 1), &encoded, &mut cache);
-            assert!(max_diff(&step, &full.narrow(1, t, 1)) < 1e-5, "step {t}");
+            // Relative: the unscaled T5 attention on random weights gives states of varying size,
+            // and float32 sums in another order differ by a few ulps of that size.
+            let want = full.narrow(1, t, 1);
+            let scale = 1.0 + want.abs().max().double_value(&[]);
+            let diff = max_diff(&step, &want);
+            assert!(diff < 1e-5 * scale, "step {t}: {diff} (scale {scale})");
         }
         assert_eq!(cache.len, 9);
 
