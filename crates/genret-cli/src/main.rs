@@ -23,6 +23,9 @@ enum Command {
     Search(commands::search::Args),
     Index(commands::index::Args),
     Run(commands::run::Args),
+    Train(commands::train::Args),
+    Dense(commands::dense::Args),
+    Embed(commands::embed::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +39,9 @@ fn main() -> std::process::ExitCode {
         Command::Search(args) => commands::search::run(args),
         Command::Index(args) => commands::index::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Dense(args) => commands::dense::run(args),
+        Command::Embed(args) => commands::embed::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -40,7 +40,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -567,13 +567,13 @@ impl Index {
         }
 
         let codes = self.assign_docids_with(docs, batch_size, on_batch)?;
-        let mut new_docids: HashMap<&[u32], ()> = HashMap::new();
+        let mut new_docids: HashSet<&[u32]> = HashSet::new();
         let mut collisions = 0;
         for z in &codes {
             match self.trie.lookup(z) {
                 Some(node) if !self.trie.docs(node).is_empty() => collisions += 1,
                 _ => {
-                    new_docids.insert(z.as_slice(), ());
+                    new_docids.insert(z.as_slice());
                 }
             }
         }

@@ -127,16 +127,14 @@ fn search_inner(
         let rows = b * rows_per_query;
         // Allowed (row, code) pairs, grouped by query, then beam, then code ascending.
         let mut candidates: Vec<Vec<Candidate>> = Vec::with_capacity(b);
-        let mut flat_index: Vec<i64> = Vec::new();
-        let mut mask = vec![f32::NEG_INFINITY; rows * k as usize];
+        let mut allowed: Vec<i64> = Vec::new();
+        let mut padding_rows: Vec<i64> = Vec::new();
         for (q, query_beams) in beams.iter().enumerate() {
             let mut cands = Vec::new();
             for (i, beam) in query_beams.iter().enumerate() {
-                let row = q * rows_per_query + i;
+                let row = (q * rows_per_query + i) as i64;
                 for &(code, node) in trie.children(beam.node) {
-                    let at = row * k as usize + code as usize;
-                    mask[at] = 0.0;
-                    flat_index.push(at as i64);
+                    allowed.push(row * k + i64::from(code));
                     cands.push(Candidate {
                         parent: i,
                         code,
@@ -145,21 +143,26 @@ fn search_inner(
                     });
                 }
             }
-            // Padding rows: allow every code so their softmax is finite; they are never read.
-            for i in query_beams.len()..rows_per_query {
-                let row = q * rows_per_query + i;
-                mask[row * k as usize..(row + 1) * k as usize].fill(0.0);
-            }
+            padding_rows.extend(
+                (query_beams.len()..rows_per_query).map(|i| (q * rows_per_query + i) as i64),
+            );
             candidates.push(cands);
         }
-        let mask = Tensor::from_slice(&mask)
-            .view([rows as i64, k])
-            .to_device(device);
+        // The mask is built on the model's device from the allowed positions: 0 where allowed,
+        // -inf elsewhere. Padding rows allow every code so their softmax stays finite; they
+        // are never read.
+        let allowed = Tensor::from_slice(&allowed).to_device(device);
+        let mut mask = Tensor::full([rows as i64 * k], f64::NEG_INFINITY, (Kind::Float, device));
+        let _ = mask.index_fill_(0, &allowed, 0.0);
+        let mut mask = mask.view([rows as i64, k]);
+        if !padding_rows.is_empty() {
+            let _ = mask.index_fill_(0, &Tensor::from_slice(&padding_rows).to_device(device), 0.0);
+        }
         let log_probs = (model.step_logits(step, &states).to_kind(Kind::Float) + mask)
             .log_softmax(-1, Kind::Float);
         let picked = log_probs
             .view([-1])
-            .index_select(0, &Tensor::from_slice(&flat_index).to_device(device))
+            .index_select(0, &allowed)
             .to_device(Device::Cpu);
         let picked = Vec::<f32>::try_from(&picked).context("reading log-probabilities")?;
 
@@ -177,9 +180,19 @@ fn search_inner(
                 // Impossible in a trie whose docids all have depth M: every prefix continues.
                 bail!("internal error: query {q} has no beam to extend at step {step}");
             }
-            // Stable sort: equal scores keep (parent, code) ascending, the generation order.
-            cands.sort_by(|x, y| y.score.total_cmp(&x.score));
-            cands.truncate(w);
+            // Score descending, then (parent, code) ascending: a total order, so the kept
+            // beams do not depend on the selection algorithm.
+            let order = |x: &Candidate, y: &Candidate| {
+                y.score
+                    .total_cmp(&x.score)
+                    .then(x.parent.cmp(&y.parent))
+                    .then(x.code.cmp(&y.code))
+            };
+            if cands.len() > w {
+                cands.select_nth_unstable_by(w - 1, order);
+                cands.truncate(w);
+            }
+            cands.sort_unstable_by(order);
             let old = &beams[q];
             let kept: Vec<Partial> = cands
                 .iter()

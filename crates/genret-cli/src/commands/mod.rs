@@ -2,7 +2,10 @@
 
 pub mod bm25;
 pub mod common;
+pub mod dense;
+pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod run;
 pub mod search;
+pub mod train;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use genret_index::{Index, IndexConfig, Origin};
 use genret_train::{train, TrainConfig, TrainInputs, TrainOptions};
 
 use super::common::{parse_device, DataArgs};
@@ -84,6 +85,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let opts = TrainOptions { resume: args.resume, device, stop_after_units: None };
     let out = train(&args.out, cfg, &inputs, &opts).with_context(|| format!("training into {}", args.out.display()))?;
+    let index = build_index(&args.out.join("index"), &out, &corpus)?;
     let h = &out.health;
     println!(
         "trained in {:.0}s: {} documents, {} distinct docids of length {}, largest collision group {}, step-1 diversity {:.3}",
@@ -95,5 +97,29 @@ pub fn run(args: Args) -> Result<()> {
         h.steps.first().map_or(0.0, |s| s.diversity)
     );
     println!("run directory: {}", args.out.display());
+    println!("index: {} ({} documents)", index.dir().display(), index.num_docs());
     Ok(())
+}
+
+/// Writes the searchable index of a finished run: the trained documents with their docids, then
+/// the held-out documents added with the tokenizer alone (as any new document would be).
+pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpus: &genret_data::Corpus) -> Result<Index> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("replacing {}", dir.display()))?;
+    }
+    let mut config = IndexConfig::for_model(&out.model, &out.checkpoint.spec, out.config.model.query_max_len, out.config.model.doc_max_len);
+    config.docid_steps = out.codes.first().map_or(config.docid_steps, Vec::len);
+    let docs: Vec<(genret_data::Document, Vec<u32>, Origin)> = out
+        .train_docs
+        .iter()
+        .zip(&out.codes)
+        .map(|(&p, codes)| (corpus.documents()[p].clone(), codes.clone(), Origin::Train))
+        .collect();
+    let mut index = Index::create(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs)?;
+    if !out.held_out.is_empty() {
+        let held: Vec<genret_data::Document> = out.held_out.iter().map(|&p| corpus.documents()[p].clone()).collect();
+        let report = index.add_documents(&held, out.config.model.encode_batch_size)?;
+        println!("added {} held-out documents with the trained tokenizer (no retraining)", report.added);
+    }
+    Ok(index)
 }
