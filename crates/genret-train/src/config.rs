@@ -286,6 +286,10 @@ impl TrainConfig {
         anyhow::ensure!((0.0..1.0).contains(&self.holdout_docs), "holdout_docs must be in [0, 1)");
         anyhow::ensure!(self.schedule.log_every >= 1, "schedule.log_every must be at least 1");
         anyhow::ensure!(
+            self.schedule.progressive,
+            "schedule.progressive = false (all steps trained jointly) is not implemented yet"
+        );
+        anyhow::ensure!(
             self.model.mode != TrainMode::TopLayers || self.model.trainable_layers >= 1,
             "model.mode = \"top-layers\" needs model.trainable_layers >= 1"
         );
