@@ -18,7 +18,7 @@ use genret_bm25::{
     corpus_fingerprint, AnalyzerOptions, Bm25Builder, Bm25Config, Bm25Index, BuildOptions,
     FieldLayout, IndexLocation, StemmerKind, StopWords, TokenizerKind,
 };
-use genret_data::{Dataset, Qrels, Run};
+use genret_data::{Dataset, Run};
 use genret_eval::{evaluate, EvalOptions, Evaluation, Metric};
 use serde_json::json;
 
@@ -198,31 +198,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let index_seconds = build_time.map(|d| d.as_secs_f64());
 
     // 2. The split's judged queries.
-    let queries = dataset.load_queries()?;
-    let qrels_path = dataset.qrels_path(&args.split);
-    if !qrels_path.exists() {
-        anyhow::bail!(
-            "{}: dataset has no `{}` split (available: {})",
-            qrels_path.display(),
-            args.split,
-            dataset.splits().join(", ")
-        );
-    }
-    let mut qrels = Qrels::load(&qrels_path)?;
     let ids: HashSet<&str> = index.doc_ids().iter().map(String::as_str).collect();
-    qrels.check_refs(
-        &qrels_path,
-        |q| queries.contains(q),
-        |d| ids.contains(d),
+    let (qrels, judged) = super::common::judged_split(
+        &dataset,
+        &args.split,
         args.data.strict,
+        |d| ids.contains(d),
+        "",
     )?;
-    let judged = queries.judged(&qrels);
-    if judged.is_empty() {
-        anyhow::bail!(
-            "{}: no judged query of the split is in the queries file",
-            qrels_path.display()
-        );
-    }
 
     // 3. Retrieval.
     let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();

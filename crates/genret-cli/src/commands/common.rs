@@ -43,3 +43,31 @@ pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
         },
     })
 }
+
+/// The judged queries of `split` and their judgements, checked against the documents a system
+/// can return (`has_doc`): unknown queries are dropped, unknown documents kept and counted (or
+/// an error under `strict`). `empty_hint` ends the error when no judged query remains.
+pub fn judged_split(
+    dataset: &Dataset,
+    split: &str,
+    strict: bool,
+    has_doc: impl Fn(&str) -> bool,
+    empty_hint: &str,
+) -> anyhow::Result<(genret_data::Qrels, Vec<genret_data::Query>)> {
+    let queries = dataset.load_queries()?;
+    let qrels_path = dataset.qrels_path(split);
+    if !qrels_path.exists() {
+        anyhow::bail!(
+            "{}: dataset has no `{split}` split (available: {})",
+            qrels_path.display(),
+            dataset.splits().join(", ")
+        );
+    }
+    let mut qrels = genret_data::Qrels::load(&qrels_path)?;
+    qrels.check_refs(&qrels_path, |q| queries.contains(q), has_doc, strict)?;
+    let judged = queries.judged(&qrels);
+    if judged.is_empty() {
+        anyhow::bail!("{}: no judged query of the split is in the queries file{empty_hint}", qrels_path.display());
+    }
+    Ok((qrels, judged))
+}

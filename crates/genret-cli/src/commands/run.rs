@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use genret_data::{Qrels, Run, ScoredDoc};
+use genret_data::{Run, ScoredDoc};
 use genret_eval::{evaluate, EvalOptions, Metric};
 use genret_index::{Index, SearchOptions};
 use serde_json::json;
@@ -101,31 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let index = Index::open(&args.index, super::common::parse_device(&args.device)?)?;
 
     // The split's judged queries, against the documents the index holds.
-    let queries = dataset.load_queries()?;
-    let qrels_path = dataset.qrels_path(&args.split);
-    if !qrels_path.exists() {
-        anyhow::bail!(
-            "{}: dataset has no `{}` split (available: {})",
-            qrels_path.display(),
-            args.split,
-            dataset.splits().join(", ")
-        );
-    }
-    let mut qrels = Qrels::load(&qrels_path)?;
     let ids: HashSet<&str> = index.doc_ids().iter().map(String::as_str).collect();
-    qrels.check_refs(
-        &qrels_path,
-        |q| queries.contains(q),
-        |d| ids.contains(d),
+    let (qrels, judged) = super::common::judged_split(
+        &dataset,
+        &args.split,
         args.data.strict,
+        |d| ids.contains(d),
+        " (or in the index)",
     )?;
-    let judged = queries.judged(&qrels);
-    if judged.is_empty() {
-        anyhow::bail!(
-            "{}: no judged query of the split is in the queries file (or in the index)",
-            qrels_path.display()
-        );
-    }
 
     // Search, timing every batch.
     let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
