@@ -18,6 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Quickstart(commands::quickstart::Args),
     Eval(commands::eval::Args),
     Bm25(commands::bm25::Args),
     Search(commands::search::Args),
@@ -34,6 +35,7 @@ fn main() -> std::process::ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let result = match cli.command {
+        Command::Quickstart(args) => commands::quickstart::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Bm25(args) => commands::bm25::run(args),
         Command::Search(args) => commands::search::run(args),

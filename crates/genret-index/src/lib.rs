@@ -38,7 +38,7 @@ pub mod testing;
 pub mod trie;
 
 pub use error::IndexError;
-pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, SearchOptions};
+pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, SearchOptions, WEIGHTS_FILE};
 pub use store::{DocStore, Origin, StoredDoc};
 pub use trie::{DocidTrie, NodeId};
 

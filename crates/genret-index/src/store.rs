@@ -338,6 +338,26 @@ impl DocStore {
             .map_err(|e| self.sql(e))
     }
 
+    /// Every document's id and origin, in ascending position (to split an evaluation into
+    /// documents seen in training and documents added afterwards).
+    pub fn all_origins(&self) -> Result<Vec<(String, Origin)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc_id, origin FROM documents ORDER BY pos")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, origin) = row.map_err(|e| self.sql(e))?;
+            let origin = Origin::parse(&origin)
+                .ok_or_else(|| self.corrupt(format!("document `{id}`: origin `{origin}`")))?;
+            out.push((id, origin));
+        }
+        Ok(out)
+    }
+
     /// The document at `pos`.
     pub fn get(&self, pos: u64) -> Result<StoredDoc> {
         let mut stmt = self
@@ -506,6 +526,8 @@ mod tests {
         let store = DocStore::open(&path).unwrap();
         assert_eq!(store.len().unwrap(), 3);
         assert_eq!(store.count_by_origin().unwrap(), (2, 1));
+        let origins: Vec<Origin> = store.all_origins().unwrap().into_iter().map(|(_, o)| o).collect();
+        assert_eq!(origins, vec![Origin::Train, Origin::Train, Origin::Added]);
         assert_eq!(store.meta("k").unwrap().as_deref(), Some("v2"));
         assert_eq!(store.meta("missing").unwrap(), None);
         let c = store.get(2).unwrap();

@@ -22,7 +22,7 @@ use genret_data::{Dataset, Run};
 use genret_eval::{evaluate, EvalOptions, Evaluation, Metric};
 use serde_json::json;
 
-use super::common::DataArgs;
+use super::common::{ms, quantile, write_json, DataArgs, Outcome};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -150,21 +150,12 @@ impl Args {
     }
 }
 
-/// Milliseconds, for JSON.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// The value at quantile `q` of sorted durations (nearest rank).
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
+    execute(args).map(|_| ())
+}
+
+/// Runs the command; returns the evaluation and the report (written with `--metrics-out`).
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
     if args.k == 0 {
         anyhow::bail!("--k must be at least 1");
@@ -264,45 +255,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write!(out, "{}", evaluation.table())?;
     out.flush()?;
 
+    let index_bytes = super::common::dir_bytes(&index_dir)?;
+    let report = json!({
+        "dataset": dataset.name,
+        "split": args.split,
+        "k": args.k,
+        "bm25": {
+            "engine": "tantivy 0.27",
+            "k1": genret_bm25::K1,
+            "b": genret_bm25::B,
+            "config": config,
+        },
+        "num_docs": index.num_docs(),
+        "num_queries": judged.len(),
+        "metrics": evaluation.mean,
+        "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
+        "timings": {
+            "index_built": index_seconds.is_some(),
+            "index_s": index_seconds,
+            "search_threads": threads,
+            "search_wall_s": search_wall.as_secs_f64(),
+            "query_mean_ms": ms(mean_latency),
+            "query_p50_ms": ms(p50),
+            "query_p99_ms": ms(p99),
+            "query_max_ms": ms(latencies.last().copied().unwrap_or_default()),
+        },
+        "index_dir": index_dir,
+        "index_bytes": index_bytes,
+        "run": args.out,
+    });
     if let Some(path) = &args.metrics_out {
-        let report = json!({
-            "dataset": dataset.name,
-            "split": args.split,
-            "k": args.k,
-            "bm25": {
-                "engine": "tantivy 0.27",
-                "k1": genret_bm25::K1,
-                "b": genret_bm25::B,
-                "config": config,
-            },
-            "num_docs": index.num_docs(),
-            "num_queries": judged.len(),
-            "metrics": evaluation.mean,
-            "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
-            "timings": {
-                "index_built": index_seconds.is_some(),
-                "index_s": index_seconds,
-                "search_threads": threads,
-                "search_wall_s": search_wall.as_secs_f64(),
-                "query_mean_ms": ms(mean_latency),
-                "query_p50_ms": ms(p50),
-                "query_p99_ms": ms(p99),
-                "query_max_ms": ms(latencies.last().copied().unwrap_or_default()),
-            },
-            "index_dir": index_dir,
-            "run": args.out,
-        });
         write_json(path, &report)?;
     }
-    Ok(())
-}
-
-fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    genret_data::run::write_atomically(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("writing {}", path.display()))
+    Ok(Outcome { evaluation, report, groups: None })
 }
 
 /// Opens the index at `dir` when it matches the corpus and settings, else builds it there.

@@ -71,3 +71,125 @@ pub fn judged_split(
     }
     Ok((qrels, judged))
 }
+
+/// Milliseconds, for reports.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The value at quantile `q` of sorted durations (nearest rank, as latency reports use).
+pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Writes a JSON report atomically (pretty, newline-terminated).
+pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    genret_data::run::write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Total size in bytes of the files under `dir` (recursively).
+pub fn dir_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
+/// What a retrieval command leaves for a caller that composes several (quickstart): the
+/// per-query evaluation and the JSON report it wrote.
+pub struct Outcome {
+    pub evaluation: genret_eval::Evaluation,
+    pub report: serde_json::Value,
+    /// Seen/unseen query groups, when the index holds documents added after training.
+    pub groups: Option<std::collections::HashMap<String, QueryGroup>>,
+}
+
+/// Which documents a test query's relevant documents are, for the seen/unseen split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryGroup {
+    /// Every relevant document in the index was trained on.
+    Seen,
+    /// Every relevant document in the index was added after training (never seen).
+    Unseen,
+    /// Some of each.
+    Mixed,
+}
+
+impl QueryGroup {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryGroup::Seen => "seen",
+            QueryGroup::Unseen => "unseen",
+            QueryGroup::Mixed => "mixed",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            QueryGroup::Seen => "every relevant document was trained on",
+            QueryGroup::Unseen => "every relevant document was added after training",
+            QueryGroup::Mixed => "relevant documents of both kinds",
+        }
+    }
+}
+
+/// Classifies each judged query by the origin of its relevant documents (relevance > 0) that
+/// the index holds; queries with none in the index are left out.
+pub fn classify_queries(
+    qrels: &genret_data::Qrels,
+    origins: &std::collections::HashMap<String, genret_index::Origin>,
+) -> std::collections::HashMap<String, QueryGroup> {
+    let mut out = std::collections::HashMap::new();
+    for (qid, judged) in qrels.iter() {
+        let (mut seen, mut unseen) = (0, 0);
+        for (doc, &rel) in judged {
+            match (rel > 0).then(|| origins.get(doc)).flatten() {
+                Some(genret_index::Origin::Train) => seen += 1,
+                Some(genret_index::Origin::Added) => unseen += 1,
+                None => {}
+            }
+        }
+        let group = match (seen, unseen) {
+            (0, 0) => continue,
+            (_, 0) => QueryGroup::Seen,
+            (0, _) => QueryGroup::Unseen,
+            _ => QueryGroup::Mixed,
+        };
+        out.insert(qid.clone(), group);
+    }
+    out
+}
+
+/// Builds a subcommand's arguments from an argument list, exactly as the command line would.
+pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyhow::Result<A> {
+    let cmd = A::augment_args(clap::Command::new("genret"));
+    let matches = cmd.try_get_matches_from(std::iter::once("genret".to_string()).chain(argv.iter().cloned()))?;
+    Ok(A::from_arg_matches(&matches)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
+        assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&d[..1], 0.99), Duration::from_millis(1));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+}

@@ -24,7 +24,7 @@ use genret_model::embed::Embedder;
 use genret_model::tch;
 use serde_json::json;
 
-use super::common::DataArgs;
+use super::common::{ms, quantile, write_json, DataArgs, Outcome};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -117,19 +117,6 @@ pub fn set_threads(threads: usize) -> usize {
     tch::get_num_threads().max(1) as usize
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// The value at quantile `q` of sorted durations (nearest rank).
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 /// A file-name-safe version of a dataset or model name.
 fn safe_name(s: &str) -> String {
     let name = s.rsplit(['/', '\\']).find(|p| !p.is_empty()).unwrap_or(s);
@@ -156,6 +143,11 @@ fn cache_key(ckpt: &Checkpoint, max_len: usize, corpus: &Path) -> anyhow::Result
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    execute(args).map(|_| ())
+}
+
+/// Runs the command; returns the evaluation and the report it wrote.
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
     anyhow::ensure!(args.k >= 1, "--k must be at least 1");
     anyhow::ensure!(args.max_len >= 2, "--max-len must be at least 2");
@@ -330,6 +322,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "k": args.k,
         "num_docs": index.len(),
         "dim": index.dim(),
+        // The f32 embedding matrix an exact search holds (what the cache file stores).
+        "index_bytes": index.len() * index.dim() * 4,
         "num_queries": queries.len(),
         "metrics": evaluation.mean,
         "timings": {
@@ -347,13 +341,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "cache": cache_path,
         "run": args.out,
     });
-    genret_data::run::write_atomically(&metrics_path, |w| {
-        serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("writing {}", metrics_path.display()))?;
+    write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(())
+    Ok(Outcome { evaluation, report, groups: None })
 }
 
 #[cfg(test)]
@@ -404,11 +394,4 @@ mod tests {
         assert_eq!(safe_name("a b:c"), "a_b_c");
     }
 
-    #[test]
-    fn quantiles_use_nearest_rank() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
-        assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
-    }
 }

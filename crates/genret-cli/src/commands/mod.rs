@@ -6,6 +6,7 @@ pub mod dense;
 pub mod embed;
 pub mod eval;
 pub mod index;
+pub mod quickstart;
 pub mod run;
 pub mod search;
 pub mod train;

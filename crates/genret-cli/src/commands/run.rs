@@ -7,7 +7,7 @@
 //! `--batch-size 1` that is the true per-query latency). Metrics, timings and settings go to a
 //! JSON file next to the run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use genret_data::{Run, ScoredDoc};
 use genret_eval::{evaluate, EvalOptions, Metric};
-use genret_index::{Index, SearchOptions};
+use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
-use super::common::DataArgs;
+use super::common::{classify_queries, ms, quantile, write_json, DataArgs, Outcome, QueryGroup};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -75,26 +75,17 @@ pub struct Args {
     pub tag: String,
 }
 
-/// Milliseconds.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// The value at quantile `q` of sorted durations (nearest rank).
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 /// Where the metrics go by default: `run.trec` -> `run.metrics.json`.
 fn default_metrics_path(out: &Path) -> PathBuf {
     out.with_extension("metrics.json")
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    execute(args).map(|_| ())
+}
+
+/// Runs the command; returns the evaluation and the report it wrote.
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
     anyhow::ensure!(args.depth >= 1, "--depth must be at least 1");
     let dataset = args.data.open()?;
@@ -177,8 +168,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     write!(out, "{}", evaluation.table())?;
+
+    // Seen vs unseen (the paper's generalisation split), when the index holds added documents.
+    let origins: HashMap<String, Origin> = index.store().all_origins()?.into_iter().collect();
+    let class = origins.values().any(|&o| o == Origin::Added).then(|| classify_queries(&qrels, &origins));
+    let groups = if let Some(class) = &class {
+        let mut groups = serde_json::Map::new();
+        for group in [QueryGroup::Seen, QueryGroup::Unseen, QueryGroup::Mixed] {
+            let sub = evaluation.restrict(|q| class.get(q) == Some(&group));
+            writeln!(out, "\n{} ({} queries: {})", group.name(), sub.num_queries, group.describe())?;
+            if sub.num_queries > 0 {
+                write!(out, "{}", sub.table())?;
+            }
+            groups.insert(group.name().into(), json!({ "num_queries": sub.num_queries, "metrics": sub.mean }));
+        }
+        Some(serde_json::Value::Object(groups))
+    } else {
+        None
+    };
     out.flush()?;
 
+    let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?
+        .saturating_sub(std::fs::metadata(args.index.join(genret_index::WEIGHTS_FILE)).map_or(0, |m| m.len()));
     let metrics_path = args
         .metrics_out
         .clone()
@@ -190,6 +201,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "model": index.config().model_spec,
         "num_docs": index.num_docs(),
         "num_docids": index.trie().num_docids(),
+        // Everything in the index folder except the network's weights: the document store,
+        // configuration and tokenizer.
+        "index_bytes_beyond_weights": index_bytes_beyond_weights,
         "num_queries": judged.len(),
         "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()) },
         "metrics": evaluation.mean,
@@ -203,14 +217,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "batch_max_ms": ms(batch_times.last().copied().unwrap_or_default()),
         },
         "run": args.out,
+        "seen_unseen": groups,
     });
-    genret_data::run::write_atomically(&metrics_path, |w| {
-        serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("writing {}", metrics_path.display()))?;
+    write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(())
+    Ok(Outcome { evaluation, report, groups: class })
 }
 
 #[cfg(test)]
@@ -222,6 +233,24 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: Args,
+    }
+
+    #[test]
+    fn queries_are_split_by_the_origin_of_their_relevant_documents() {
+        let mut qrels = genret_data::Qrels::default();
+        qrels.insert("q1", "a", 1);
+        qrels.insert("q1", "b", 0); // not relevant: ignored
+        qrels.insert("q2", "b", 2);
+        qrels.insert("q3", "a", 1);
+        qrels.insert("q3", "b", 1);
+        qrels.insert("q4", "missing", 1);
+        let origins: HashMap<String, Origin> =
+            [("a".to_string(), Origin::Train), ("b".to_string(), Origin::Added)].into();
+        let class = classify_queries(&qrels, &origins);
+        assert_eq!(class.get("q1"), Some(&QueryGroup::Seen));
+        assert_eq!(class.get("q2"), Some(&QueryGroup::Unseen));
+        assert_eq!(class.get("q3"), Some(&QueryGroup::Mixed));
+        assert_eq!(class.get("q4"), None);
     }
 
     #[test]
@@ -310,11 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_and_paths() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
-        assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    fn metrics_go_next_to_the_run() {
         assert_eq!(
             default_metrics_path(Path::new("a/run.trec")),
             Path::new("a/run.metrics.json")

@@ -60,6 +60,18 @@ pub fn load_config(args: &Args) -> Result<TrainConfig> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    execute(args).map(|_| ())
+}
+
+/// What `quickstart` needs of a finished training run.
+pub struct Trained {
+    pub wall_secs: f64,
+    pub health: genret_cluster::DocidHealth,
+    pub index_dir: PathBuf,
+}
+
+/// Trains, writes the run's index, and reports.
+pub fn execute(args: Args) -> Result<Trained> {
     let cfg = load_config(&args)?;
     let device = parse_device(&args.device)?;
     let dataset = args.data.open()?;
@@ -98,7 +110,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("run directory: {}", args.out.display());
     println!("index: {} ({} documents)", index.dir().display(), index.num_docs());
-    Ok(())
+    Ok(Trained { wall_secs: out.wall_secs, health: out.health.clone(), index_dir: index.dir().to_path_buf() })
 }
 
 /// Writes the searchable index of a finished run: the trained documents with their docids, then

@@ -1,0 +1,155 @@
+//! `genret train` killed with SIGKILL at several points and continued with `--resume` ends with
+//! exactly the docids of an uninterrupted run with the same seed; then the run's index answers
+//! `genret search` and takes new documents with `genret index add`.
+//!
+//! A tiny random BERT (built here) trains on a small synthetic BEIR folder, so the run takes a
+//! few seconds; kills land after a varying number of new lines in `metrics.jsonl`, i.e. inside
+//! epochs, between units and (by chance) during checkpoint writes. Skipped when the shared
+//! MiniLM tokenizer is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use genret_model::checkpoint::write_random_bert;
+use genret_model::genret::tiny_bert_config;
+use genret_train::TrainConfig;
+
+fn shared_tokenizer() -> Option<PathBuf> {
+    let base = std::env::var_os("GENRET_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
+    let tok = base.join("models/all-MiniLM-L6-v2/tokenizer.json");
+    tok.exists().then_some(tok)
+}
+
+/// A BEIR folder of `n` short documents on a few topics (no training queries: the fallback
+/// signal is used).
+fn write_data(dir: &Path, n: usize) {
+    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
+    std::fs::create_dir_all(dir).unwrap();
+    let corpus: String = (0..n)
+        .map(|i| {
+            let t = topics[i % topics.len()];
+            let doc = serde_json::json!({
+                "_id": format!("d{i}"),
+                "title": format!("Study {i} of {t}"),
+                "text": format!("We report findings number {i} about {t}. The {t} results were significant in trial {}. Further work on {t} is planned.", i * 7),
+            });
+            format!("{doc}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+}
+
+fn genret(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genret"));
+    cmd.env("GENRET_HOME", home).env("RUST_LOG", "warn");
+    cmd
+}
+
+fn train_args(data: &Path, config: &Path, out: &Path) -> Vec<String> {
+    ["train", "--data", &data.display().to_string(), "--config", &config.display().to_string(), "--out", &out.display().to_string(), "--device", "cpu"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn metric_lines(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |s| s.lines().count())
+}
+
+/// Starts `genret train` (resuming when asked) and kills it with SIGKILL once `metrics.jsonl`
+/// has grown by `after_lines` lines. Returns false when the run finished first.
+fn train_and_kill(home: &Path, args: &[String], run: &Path, resume: bool, after_lines: usize) -> bool {
+    let before = metric_lines(run);
+    let mut cmd = genret(home);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    if resume {
+        cmd.arg("--resume");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "training failed before it could be killed");
+            return false;
+        }
+        if metric_lines(run) >= before + after_lines {
+            child.kill().unwrap(); // SIGKILL on Unix: no cleanup runs.
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(Instant::now() < deadline, "training made no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn docids(run: &Path) -> String {
+    std::fs::read_to_string(run.join("docids.tsv")).unwrap()
+}
+
+#[test]
+fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents() {
+    let Some(tok) = shared_tokenizer() else {
+        eprintln!("skipped: shared MiniLM tokenizer not found");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let data = tmp.path().join("data");
+    write_data(&data, 48);
+    let mut bert = tiny_bert_config(30522);
+    bert.num_hidden_layers = 1;
+    let ckpt = write_random_bert(&tmp.path().join("model"), &bert, &tok, 3).unwrap();
+    let mut cfg = TrainConfig::tiny();
+    cfg.model.checkpoint = ckpt.spec;
+    cfg.threads = 1;
+    cfg.docids.codebook_size = 8;
+    cfg.schedule.main_epochs = 2;
+    cfg.schedule.log_every = 1;
+    let config = tmp.path().join("genret.toml");
+    std::fs::write(&config, cfg.to_toml()).unwrap();
+
+    // Uninterrupted reference run.
+    let reference = tmp.path().join("reference");
+    let out = genret(&home).args(train_args(&data, &config, &reference)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = docids(&reference);
+    assert_eq!(expected.lines().count(), 48);
+
+    // The same run, killed repeatedly at different depths, resumed each time.
+    let run = tmp.path().join("killed");
+    let args = train_args(&data, &config, &run);
+    let mut kills = 0;
+    for (i, after) in [3, 7, 1, 12, 5, 2, 9].into_iter().enumerate() {
+        if !train_and_kill(&home, &args, &run, i > 0, after) {
+            break;
+        }
+        kills += 1;
+    }
+    assert!(kills >= 3, "the run finished before it was killed three times ({kills})");
+    let out = genret(&home).args(&args).arg("--resume").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(docids(&run), expected, "resumed run ended with other docids");
+
+    // Without --resume an existing run is refused, not overwritten.
+    let out = genret(&home).args(&args).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+
+    // The index answers queries and takes new documents without retraining.
+    let index = run.join("index");
+    let out = genret(&home).args(["search", "--index", &index.display().to_string(), "--device", "cpu", "--json", "solar energy findings"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!hits[0]["hits"].as_array().map_or(true, Vec::is_empty), "{hits}");
+    let new_docs = tmp.path().join("new.jsonl");
+    std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
+    let out = genret(&home).args(["index", "add", "--index", &index.display().to_string(), "--docs", &new_docs.display().to_string(), "--device", "cpu"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genret(&home).args(["index", "info", "--index", &index.display().to_string(), "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["num_docs"], 49, "{info}");
+}
