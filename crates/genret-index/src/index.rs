@@ -46,10 +46,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use genret_data::Document;
+use genret_docids::{SchemeKind, SchemeState};
 use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
 use genret_model::tokenize::TextTokenizer;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::IndexError;
 use crate::search;
@@ -62,6 +63,8 @@ pub const CONFIG_FILE: &str = "index.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const STORE_FILE: &str = "store.sqlite";
+/// Store `meta` key of a rule-based scheme's state (JSON), updated with every `index add`.
+pub const SCHEME_STATE_KEY: &str = "docid_scheme_state";
 
 /// `index.json`: how to rebuild the model and read text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +208,9 @@ pub struct Index {
     trie: DocidTrie,
     /// Document ids by position (positions are 0, 1, 2, ...).
     doc_ids: Vec<String>,
+    /// For rule-based docid schemes (atomic, naive, hkmeans, rq): how new documents get
+    /// docids. `None`: GenRet's learned tokenizer gives them.
+    scheme: Option<SchemeState>,
 }
 
 impl std::fmt::Debug for Index {
@@ -233,6 +239,19 @@ impl Index {
         vs: &nn::VarStore,
         tokenizer_src: &Path,
         docs: &[(Document, Vec<u32>, Origin)],
+    ) -> Result<Index> {
+        Self::create_with_scheme(dir, config, vs, tokenizer_src, docs, None)
+    }
+
+    /// [`Index::create`] for docids made by a rule-based scheme: its state is stored with the
+    /// documents, and new documents get docids by the scheme's own rule.
+    pub fn create_with_scheme(
+        dir: &Path,
+        config: &IndexConfig,
+        vs: &nn::VarStore,
+        tokenizer_src: &Path,
+        docs: &[(Document, Vec<u32>, Origin)],
+        scheme: Option<&SchemeState>,
     ) -> Result<Index> {
         config.validate()?;
         let k = config.heads.codebook_size;
@@ -286,7 +305,7 @@ impl Index {
             std::fs::remove_dir_all(&tmp)
                 .with_context(|| format!("removing stale {}", tmp.display()))?;
         }
-        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs).and_then(|()| {
+        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs, scheme).and_then(|()| {
             if dir.exists() {
                 std::fs::remove_dir(dir)
                     .with_context(|| format!("replacing empty folder {}", dir.display()))?;
@@ -346,6 +365,12 @@ impl Index {
         let doc_tokenizer = TextTokenizer::from_file(&tokenizer_path, config.doc_max_len)?;
 
         let store = DocStore::open(&dir.join(STORE_FILE))?;
+        let scheme = match store.meta(SCHEME_STATE_KEY)? {
+            Some(json) => Some(serde_json::from_str::<SchemeState>(&json).with_context(|| {
+                format!("{}: unreadable docid scheme state", store.path().display())
+            })?),
+            None => None,
+        };
         let codes = store.all_codes()?;
         let mut doc_ids = Vec::with_capacity(codes.len());
         {
@@ -392,7 +417,13 @@ impl Index {
             store,
             trie,
             doc_ids,
+            scheme,
         })
+    }
+
+    /// The rule-based docid scheme's state, when the docids were not learned.
+    pub fn scheme(&self) -> Option<&SchemeState> {
+        self.scheme.as_ref()
     }
 
     pub fn dir(&self) -> &Path {
@@ -528,6 +559,47 @@ impl Index {
         Ok(out)
     }
 
+    /// Mean-pooled, L2-normalised encoder embeddings of `docs` (what the clustering schemes
+    /// cluster), `[n * dim]` row-major.
+    pub fn embed_documents(&self, docs: &[Document], batch_size: usize) -> Result<(Vec<f32>, usize)> {
+        ensure!(batch_size >= 1, "the batch size must be at least 1");
+        let mut out = Vec::new();
+        let mut dim = 0;
+        for chunk in docs.chunks(batch_size) {
+            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let e = tch::no_grad(|| -> Result<Tensor> {
+                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
+                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                Ok(genret_model::embed::l2_normalize(&encoded.mean_pool()))
+            })?;
+            dim = e.size()[1] as usize;
+            out.extend(Vec::<f32>::try_from(e.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1]))?);
+        }
+        Ok((out, dim))
+    }
+
+    /// Docids of new documents by a rule-based scheme's own rule (updating its state).
+    fn scheme_docids(
+        &self,
+        state: &mut SchemeState,
+        docs: &[Document],
+        batch_size: usize,
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<Vec<Vec<u32>>> {
+        let needs_embeddings = matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq);
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(batch_size.max(1)) {
+            let embeddings = if needs_embeddings { Some(self.embed_documents(chunk, batch_size)?) } else { None };
+            for (i, doc) in chunk.iter().enumerate() {
+                let e = embeddings.as_ref().map(|(e, dim)| &e[i * dim..(i + 1) * dim]);
+                out.push(state.assign_new(&doc.id, e).with_context(|| format!("document `{}`", doc.id))?);
+            }
+            on_batch(chunk.len());
+        }
+        Ok(out)
+    }
+
     /// Adds documents that were not in training: each gets its docid from the tokenizer alone
     /// ([`Index::assign_docids`]) and becomes searchable. All or nothing: an id already in the
     /// index or repeated in `docs` is refused before any work, and the store takes the batch in
@@ -566,7 +638,21 @@ impl Index {
             }
         }
 
-        let codes = self.assign_docids_with(docs, batch_size, on_batch)?;
+        let mut scheme = self.scheme.clone();
+        let codes = match &mut scheme {
+            None => self.assign_docids_with(docs, batch_size, on_batch)?,
+            Some(state) => self.scheme_docids(state, docs, batch_size, on_batch)?,
+        };
+        let k = self.config.heads.codebook_size;
+        for (doc, z) in docs.iter().zip(&codes) {
+            if let Some(&c) = z.iter().find(|&&c| i64::from(c) >= k) {
+                bail!(
+                    "document `{}`: its docid {z:?} needs code {c}, but the model has {k} codes per step \
+                     (an atomic index has one code per document it was trained with; retrain to add more)",
+                    doc.id
+                );
+            }
+        }
         let mut new_docids: HashSet<&[u32]> = HashSet::new();
         let mut collisions = 0;
         for z in &codes {
@@ -584,9 +670,13 @@ impl Index {
             .map(|(d, z)| (d.clone(), z.clone(), Origin::Added))
             .collect();
         let now = utc_now_rfc3339();
-        let positions = self
-            .store
-            .insert_documents_with_meta(&rows, &[("last_added_at", &now)])?;
+        let state = scheme.as_ref().map(serde_json::to_string).transpose()?;
+        let mut meta = vec![("last_added_at", now.as_str())];
+        if let Some(state) = &state {
+            meta.push((SCHEME_STATE_KEY, state));
+        }
+        let positions = self.store.insert_documents_with_meta(&rows, &meta)?;
+        self.scheme = scheme;
 
         // Committed: now the in-memory view. Cannot fail: lengths were produced for this trie
         // and positions are new.
@@ -642,6 +732,7 @@ fn write_index_files(
     vs: &nn::VarStore,
     tokenizer_src: &Path,
     docs: &[(Document, Vec<u32>, Origin)],
+    scheme: Option<&SchemeState>,
 ) -> Result<()> {
     std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let weights = tmp.join(WEIGHTS_FILE);
@@ -660,7 +751,12 @@ fn write_index_files(
         .with_context(|| format!("writing {}", tmp.join(CONFIG_FILE).display()))?;
     {
         let mut store = DocStore::create(&tmp.join(STORE_FILE))?;
-        store.insert_documents_with_meta(docs, &[("created_at", &config.created_at)])?;
+        let state = scheme.map(serde_json::to_string).transpose()?;
+        let mut meta = vec![("created_at", config.created_at.as_str())];
+        if let Some(state) = &state {
+            meta.push((SCHEME_STATE_KEY, state));
+        }
+        store.insert_documents_with_meta(docs, &meta)?;
     }
     for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE] {
         let path = tmp.join(file);

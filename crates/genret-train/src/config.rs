@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use genret_model::decoder::DecoderConfig;
 use genret_model::losses::LossWeights;
+use genret_docids::{SchemeConfig, SchemeKind};
 use serde::{Deserialize, Serialize};
 
 /// Which encoder weights train.
@@ -114,11 +115,18 @@ pub struct ScheduleSection {
     /// When false (ablation "without progressive training"), all steps train jointly: every
     /// codebook is initialised at once and all step targets are balanced together.
     pub progressive: bool,
+    /// Joint training (progressive = false): epochs with all losses at every step. 0 means
+    /// `main_epochs * M`, the progressive schedule's count of all-loss epochs.
+    pub joint_epochs: usize,
+    /// Rule-based docid schemes: epochs of retriever training on the fixed docids. 0 means as
+    /// many as the GenRet schedule trains in all (`M * (warmup + main) + final`), so schemes
+    /// are compared at equal training length.
+    pub fixed_epochs: usize,
 }
 
 impl Default for ScheduleSection {
     fn default() -> Self {
-        Self { warmup_epochs: 1, main_epochs: 2, final_epochs: 1, log_every: 20, progressive: true }
+        Self { warmup_epochs: 1, main_epochs: 2, final_epochs: 1, log_every: 20, progressive: true, joint_epochs: 0, fixed_epochs: 0 }
     }
 }
 
@@ -239,6 +247,9 @@ pub struct TrainConfig {
     pub health: HealthSection,
     pub collisions: CollisionPolicy,
     pub signal: SignalSection,
+    /// Which docids: GenRet's learned ones (default) or a rule-based / clustering scheme whose
+    /// fixed docids the same retriever network then learns to generate.
+    pub scheme: SchemeConfig,
 }
 
 impl Default for TrainConfig {
@@ -258,6 +269,7 @@ impl Default for TrainConfig {
             health: HealthSection::default(),
             collisions: CollisionPolicy::Disambiguate,
             signal: SignalSection::default(),
+            scheme: SchemeConfig::default(),
         }
     }
 }
@@ -285,10 +297,13 @@ impl TrainConfig {
         anyhow::ensure!(self.optim.batch_size >= 2, "optim.batch_size must be at least 2 (in-batch negatives)");
         anyhow::ensure!((0.0..1.0).contains(&self.holdout_docs), "holdout_docs must be in [0, 1)");
         anyhow::ensure!(self.schedule.log_every >= 1, "schedule.log_every must be at least 1");
-        anyhow::ensure!(
-            self.schedule.progressive,
-            "schedule.progressive = false (all steps trained jointly) is not implemented yet"
-        );
+        if self.schedule.joint_epochs == 0 {
+            self.schedule.joint_epochs = self.schedule.main_epochs * self.docids.steps;
+        }
+        if self.schedule.fixed_epochs == 0 {
+            let s = &self.schedule;
+            self.schedule.fixed_epochs = self.docids.steps * (s.warmup_epochs + s.main_epochs) + s.final_epochs;
+        }
         anyhow::ensure!(
             self.model.mode != TrainMode::TopLayers || self.model.trainable_layers >= 1,
             "model.mode = \"top-layers\" needs model.trainable_layers >= 1"
@@ -296,8 +311,16 @@ impl TrainConfig {
         Ok(self)
     }
 
-    /// Steps the model needs codebooks for: M, plus one for disambiguation.
+    /// True when docids come from a rule-based scheme rather than training.
+    pub fn fixed_docids(&self) -> bool {
+        self.scheme.kind != SchemeKind::GenRet
+    }
+
+    /// Steps the model needs codebooks for: M, plus one for disambiguation (learned docids).
     pub fn model_steps(&self) -> usize {
+        if self.fixed_docids() {
+            return self.docids.steps;
+        }
         self.docids.steps + usize::from(self.collisions == CollisionPolicy::Disambiguate)
     }
 
@@ -309,7 +332,7 @@ impl TrainConfig {
         c.decoder = DecoderConfig { layers: 1, heads: 2, ffn_multiple: 2, dropout: 0.1, max_positions: 8, ..Default::default() };
         c.docids = DocidSection { steps: 2, codebook_size: 4, temperature: 1.0 };
         c.optim.batch_size = 8;
-        c.schedule = ScheduleSection { warmup_epochs: 1, main_epochs: 1, final_epochs: 1, log_every: 2, progressive: true };
+        c.schedule = ScheduleSection { warmup_epochs: 1, main_epochs: 1, final_epochs: 1, log_every: 2, ..Default::default() };
         c.clustering.kmeans_iters = 10;
         c.health.collapse_fraction = 0.0;
         c

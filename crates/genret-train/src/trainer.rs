@@ -16,6 +16,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use genret_cluster::{BalancedKMeans, DocidHealth, SinkhornOptions};
 use genret_data::{Corpus, Qrels, Queries};
+use genret_docids::{Assignment, SchemeKind, SchemeState};
 use genret_model::checkpoint::Checkpoint;
 use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
 use genret_model::losses::{self, LossTerms};
@@ -43,11 +44,31 @@ pub enum Unit {
     Assign { step: usize },
     Collisions,
     Final { epoch: usize },
+    /// Joint training (ablation): every codebook initialised at once...
+    InitAll,
+    /// ...then epochs with all losses at every step, targets balanced step by step...
+    Joint { epoch: usize },
+    /// ...then every document's codes assigned.
+    AssignAll,
+    /// Rule-based docids: retriever training on the fixed docids.
+    Fixed { epoch: usize },
 }
 
 /// The plan a configuration implies.
 pub fn plan(cfg: &TrainConfig) -> Vec<Unit> {
     let mut units = Vec::new();
+    if cfg.fixed_docids() {
+        return (0..cfg.schedule.fixed_epochs).map(|epoch| Unit::Fixed { epoch }).collect();
+    }
+    if !cfg.schedule.progressive {
+        units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step: 0, epoch }));
+        units.push(Unit::InitAll);
+        units.extend((0..cfg.schedule.joint_epochs).map(|epoch| Unit::Joint { epoch }));
+        units.push(Unit::AssignAll);
+        units.push(Unit::Collisions);
+        units.extend((0..cfg.schedule.final_epochs).map(|epoch| Unit::Final { epoch }));
+        return units;
+    }
     for step in 0..cfg.docids.steps {
         units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step, epoch }));
         units.push(Unit::InitCodebook { step });
@@ -94,6 +115,8 @@ pub struct TrainOutput {
     pub health: DocidHealth,
     pub signal: SignalStats,
     pub wall_secs: f64,
+    /// Rule-based docids: the scheme's state (how new documents get docids).
+    pub scheme: Option<SchemeState>,
 }
 
 /// Files inside a run directory.
@@ -268,6 +291,35 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     let docs = make_states(doc_texts, doc_tok, cfg.model.doc_max_len, "documents")?;
     let queries = make_states(query_texts, query_tok, cfg.model.query_max_len, "queries")?;
 
+    // Rule-based docids: assign them now (deterministic, so a resumed run recomputes the
+    // same), and size the heads by the scheme's shape instead of K and M.
+    let mut cfg = cfg;
+    let mut vs = vs;
+    let mut model = model;
+    let mut scheme = None;
+    if cfg.fixed_docids() {
+        let ids: Vec<String> = train_docs.iter().map(|&p| inputs.corpus.documents()[p].id.clone()).collect();
+        let assignment = assign_scheme(&cfg, &model, &docs, &ids)?;
+        cfg.docids.steps = assignment.steps;
+        // Atomic docids of documents added later are codes beyond the trained ones: reserve
+        // their rows now (never a training target), since the model's shape is fixed.
+        let reserve = if cfg.scheme.kind == SchemeKind::Atomic { n_held } else { 0 };
+        cfg.docids.codebook_size = assignment.codebook_size + reserve;
+        let heads = HeadsConfig { num_steps: cfg.model_steps() as i64, codebook_size: cfg.docids.codebook_size as i64, ..heads };
+        tch::manual_seed(cfg.seed as i64);
+        vs = nn::VarStore::new(device);
+        model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
+        tracing::info!(
+            "{} docids: {} codes per docid, {} codes per step, {} distinct of {} documents",
+            cfg.scheme.kind,
+            assignment.steps,
+            cfg.docids.codebook_size,
+            assignment.health()?.distinct_docids,
+            assignment.codes.len()
+        );
+        scheme = Some(assignment);
+    }
+
     // Manifest and effective configuration.
     let manifest = Manifest {
         genret_version: env!("CARGO_PKG_VERSION"),
@@ -296,7 +348,13 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         vs,
         docs,
         queries,
-        state: RunState { next_unit: 0, codes: vec![Vec::new(); train_docs.len()], health: Vec::new(), elapsed_secs: 0.0, batches: 0 },
+        state: RunState {
+            next_unit: 0,
+            codes: scheme.as_ref().map_or_else(|| vec![Vec::new(); train_docs.len()], |a| a.codes.clone()),
+            health: Vec::new(),
+            elapsed_secs: 0.0,
+            batches: 0,
+        },
         train_docs,
         doc_queries,
         metrics,
@@ -304,6 +362,11 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         encoder_layers,
         _corpus: inputs.corpus,
     };
+    if let Some(a) = &scheme {
+        let health = a.health()?;
+        trainer.report_health(&health, a.steps - 1)?;
+        trainer.state.health.push(health);
+    }
     if resume && has_checkpoint {
         trainer.load_checkpoint()?;
     }
@@ -326,7 +389,33 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         health,
         signal: signal.stats,
         wall_secs,
+        scheme: scheme.map(|a| a.state),
     })
+}
+
+/// Docids of a rule-based scheme for the training documents; clustering schemes cluster the
+/// mean-pooled, L2-normalised encoder states (what the dense baseline searches).
+fn assign_scheme(cfg: &TrainConfig, model: &GenRet, docs: &TextStates, ids: &[String]) -> Result<Assignment> {
+    let embeddings = if matches!(cfg.scheme.kind, SchemeKind::HKMeans | SchemeKind::Rq) {
+        let idx: Vec<usize> = (0..ids.len()).collect();
+        let bar = progress::bar(ids.len() as u64, "document embeddings");
+        let mut rows = Vec::new();
+        for chunk in idx.chunks(cfg.model.encode_batch_size.max(1) * 2) {
+            let e = tch::no_grad(|| -> Result<Tensor> { Ok(genret_model::embed::l2_normalize(&docs.encoded(model, chunk, false)?.mean_pool())) })?;
+            rows.push(e.to_kind(Kind::Float).to_device(Device::Cpu));
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let all = Tensor::cat(&rows, 0);
+        let dim = all.size()[1] as usize;
+        Some((Vec::<f32>::try_from(all.reshape([-1]))?, dim))
+    } else {
+        None
+    };
+    let t0 = Instant::now();
+    let a = genret_docids::assign(&cfg.scheme, ids, embeddings.as_ref().map(|(e, d)| (e.as_slice(), *d)))?;
+    tracing::info!("{} docids assigned in {:.1}s", cfg.scheme.kind, t0.elapsed().as_secs_f64());
+    Ok(a)
 }
 
 impl Trainer<'_> {
@@ -348,7 +437,19 @@ impl Trainer<'_> {
                 Unit::InitCodebook { step } => self.init_codebook(step, seed)?,
                 Unit::Assign { step } => self.assign(step)?,
                 Unit::Collisions => self.resolve_collisions()?,
-                Unit::Final { epoch } => self.epoch(unit, self.state.codes[0].len().saturating_sub(1), epoch, true, &mut rng)?,
+                Unit::Final { epoch } | Unit::Fixed { epoch } => self.epoch(unit, self.state.codes[0].len().saturating_sub(1), epoch, true, &mut rng)?,
+                Unit::InitAll => {
+                    for step in 0..self.cfg.docids.steps {
+                        self.init_codebook(step, unit_seed(seed, step))?;
+                        self.assign_codes(step)?;
+                    }
+                }
+                Unit::Joint { epoch } => self.epoch(unit, self.cfg.docids.steps - 1, epoch, true, &mut rng)?,
+                Unit::AssignAll => {
+                    for step in 0..self.cfg.docids.steps {
+                        self.assign(step)?;
+                    }
+                }
             }
             self.state.next_unit = i + 1;
             self.state.elapsed_secs = resumed_at + session.elapsed().as_secs_f64();
@@ -400,7 +501,7 @@ impl Trainer<'_> {
         batches
     }
 
-    fn set_trainable(&self, codebook: Option<usize>) {
+    fn set_trainable(&self, codebook: &dyn Fn(usize) -> bool) {
         let mode = self.cfg.model.mode;
         let top_from = match (mode, self.encoder_layers) {
             (TrainMode::TopLayers, Some(l)) => l - self.cfg.model.trainable_layers,
@@ -408,7 +509,7 @@ impl Trainer<'_> {
         };
         for (name, t) in self.vs.variables() {
             let trainable = if let Some(rest) = name.strip_prefix("genret.codebook.") {
-                codebook.is_some_and(|c| rest == c.to_string())
+                rest.parse::<usize>().is_ok_and(codebook)
             } else if name.starts_with("genret.") || name.starts_with("backbone.decoder.") {
                 true
             } else {
@@ -433,27 +534,34 @@ impl Trainer<'_> {
     /// One epoch at `step`. Warm-up (`main = false`): ranking + prefix losses. Main: all.
     /// Final units fine-tune on the full docids (`step` = last position).
     fn epoch(&mut self, unit: Unit, step: usize, epoch: usize, main: bool, rng: &mut ChaCha8Rng) -> Result<()> {
-        let is_final = matches!(unit, Unit::Final { .. });
+        let is_final = matches!(unit, Unit::Final { .. } | Unit::Fixed { .. });
+        let joint = matches!(unit, Unit::Joint { .. });
         // Codebooks of earlier steps stay frozen; in the final phase only a disambiguation
-        // codebook (if any) still learns.
-        let codebook = if is_final {
-            (self.cfg.collisions == CollisionPolicy::Disambiguate).then_some(self.cfg.docids.steps)
-        } else {
-            main.then_some(step)
+        // codebook (if any) still learns. Fixed docids: every codebook is an output layer to
+        // learn; joint training: every step's codebook learns at once.
+        let disambiguation = self.cfg.collisions == CollisionPolicy::Disambiguate;
+        let m = self.cfg.docids.steps;
+        let codebooks: Box<dyn Fn(usize) -> bool> = match unit {
+            Unit::Fixed { .. } => Box::new(|_| true),
+            Unit::Joint { .. } => Box::new(move |c| c < m),
+            Unit::Final { .. } => Box::new(move |c| disambiguation && c == m),
+            _ => Box::new(move |c| main && c == step),
         };
-        self.set_trainable(codebook);
+        self.set_trainable(&*codebooks);
         let params = self.trainable_params();
-        let batches = self.epoch_batches(if is_final { 0 } else { step }, rng);
+        let batches = self.epoch_batches(if is_final || joint { 0 } else { step }, rng);
         let label = match unit {
             Unit::Warmup { .. } => format!("step {} warm-up {}", step + 1, epoch + 1),
             Unit::Main { .. } => format!("step {} epoch {}", step + 1, epoch + 1),
+            Unit::Joint { .. } => format!("joint epoch {}", epoch + 1),
+            Unit::Fixed { .. } => format!("{} docids epoch {}", self.cfg.scheme.kind, epoch + 1),
             _ => format!("final epoch {}", epoch + 1),
         };
         let bar = progress::bar(batches.len() as u64, &label);
         let mut sums = [0f64; 5];
         for (b, batch) in batches.iter().enumerate() {
             let q_idx: Vec<usize> = batch.iter().map(|&i| self.doc_queries[i][rng.gen_range(0..self.doc_queries[i].len())]).collect();
-            let terms = self.batch_loss(batch, &q_idx, step, main, is_final)?;
+            let terms = if joint { self.joint_batch_loss(batch, &q_idx)? } else { self.batch_loss(batch, &q_idx, step, main, is_final)? };
             terms.total.backward();
             let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
             if grad_norm.is_finite() {
@@ -524,6 +632,30 @@ impl Trainer<'_> {
         let generation = losses::generation_loss(&logits_q, &targets) + losses::generation_loss(&logits_d, &targets);
         let reconstruction = (!is_final).then(|| losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
         Ok(losses::combine(&self.cfg.losses, Some(ranking), Some(generation), prefix_loss, reconstruction))
+    }
+
+    /// Joint training (ablation of progressive training): all M steps at once. Step t's
+    /// prefix is the batch's own balanced targets of steps before t (nothing is fixed yet), and
+    /// every step adds its ranking, generation and reconstruction losses.
+    fn joint_batch_loss(&self, batch: &[usize], q_idx: &[usize]) -> Result<LossTerms> {
+        let d_enc = self.docs.encoded(&self.model, batch, true)?;
+        let q_enc = self.queries.encoded(&self.model, q_idx, true)?;
+        let temp = self.model.heads.temperature;
+        let device = self.model.device();
+        let mut prefix = Tensor::zeros([batch.len() as i64, 0], (Kind::Int64, device));
+        let (mut ranking, mut generation, mut reconstruction) = (Vec::new(), Vec::new(), Vec::new());
+        for step in 0..self.cfg.docids.steps {
+            let d_t = self.model.decode_states(&d_enc, &prefix, true).select(1, step as i64);
+            let q_t = self.model.decode_states(&q_enc, &prefix, true).select(1, step as i64);
+            ranking.push(losses::ranking_loss(&q_t, &d_t, temp));
+            let logits_d = self.model.step_logits(step, &d_t);
+            let targets = self.balanced_targets(&logits_d)?;
+            generation.push(losses::generation_loss(&self.model.step_logits(step, &q_t), &targets) + losses::generation_loss(&logits_d, &targets));
+            reconstruction.push(losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
+            prefix = Tensor::cat(&[prefix, targets.unsqueeze(1)], 1);
+        }
+        let mean = |v: Vec<Tensor>| Tensor::stack(&v, 0).mean(Kind::Float);
+        Ok(losses::combine(&self.cfg.losses, Some(mean(ranking)), Some(mean(generation)), None, Some(mean(reconstruction))))
     }
 
     /// Step-T targets: argmax of the Sinkhorn-balanced plan over the batch's scores (or, in
@@ -628,13 +760,7 @@ impl Trainer<'_> {
 
     /// Greedy `z_T` for every training document given its fixed prefix; then docid health.
     fn assign(&mut self, step: usize) -> Result<()> {
-        let states = self.all_doc_states(step, &format!("step {} assign", step + 1))?;
-        let codes = tch::no_grad(|| self.model.step_logits(step, &states.to_device(self.model.device())).argmax(-1, false));
-        let codes: Vec<i64> = Vec::try_from(codes.to_device(Device::Cpu))?;
-        for (doc, &z) in self.state.codes.iter_mut().zip(&codes) {
-            doc.truncate(step);
-            doc.push(z as u32);
-        }
+        self.assign_codes(step)?;
         let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
         self.report_health(&health, step)?;
         let used = health.steps[step].codes_used;
@@ -653,6 +779,18 @@ impl Trainer<'_> {
             tracing::warn!("{msg}");
         }
         self.state.health.push(health);
+        Ok(())
+    }
+
+    /// Sets every document's code `z_T` to the greedy choice given its prefix.
+    fn assign_codes(&mut self, step: usize) -> Result<()> {
+        let states = self.all_doc_states(step, &format!("step {} assign", step + 1))?;
+        let codes = tch::no_grad(|| self.model.step_logits(step, &states.to_device(self.model.device())).argmax(-1, false));
+        let codes: Vec<i64> = Vec::try_from(codes.to_device(Device::Cpu))?;
+        for (doc, &z) in self.state.codes.iter_mut().zip(&codes) {
+            doc.truncate(step);
+            doc.push(z as u32);
+        }
         Ok(())
     }
 

@@ -145,3 +145,53 @@ fn training_modes_train_exactly_the_parts_they_name() {
     let full = train(&dir.path().join("full"), cfg, &inputs, &TrainOptions::default()).unwrap();
     assert!(changed(&full).iter().any(|n| n.contains("embeddings")), "full mode left the embeddings frozen");
 }
+
+/// Every docid scheme and the joint-training ablation train through the same trainer: unique
+/// docids of the scheme's shape, recorded in the manifest, and (for rule-based schemes) a
+/// state that gives held-out documents docids of their own.
+#[test]
+fn every_docid_scheme_and_joint_training_run_through_the_same_trainer() {
+    use genret_docids::SchemeKind;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("GENRET_HOME", dir.path().join("home"));
+    let Some(mut cfg) = setup(dir.path()) else { return };
+    cfg.holdout_docs = 0.125;
+    cfg.schedule.fixed_epochs = 1;
+    let corpus = corpus();
+    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+    for kind in [SchemeKind::Atomic, SchemeKind::Naive, SchemeKind::HKMeans, SchemeKind::Rq] {
+        let mut c = cfg.clone();
+        c.scheme.kind = kind;
+        c.scheme.hkmeans_k = 3;
+        c.scheme.leaf_size = 5;
+        c.scheme.rq_k = 4;
+        let run = dir.path().join(kind.to_string());
+        let out = train(&run, c, &inputs, &TrainOptions::default()).unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+        assert_eq!(out.codes.len(), 42, "{kind}: 48 documents less 6 held out");
+        assert_eq!(out.health.distinct_docids, 42, "{kind}: docids must be unique");
+        let len = out.codes[0].len();
+        assert!(out.codes.iter().all(|c| c.len() == len), "{kind}: one docid length");
+        assert_eq!(out.model.num_steps() as usize, len, "{kind}: no disambiguation step");
+        let k = out.config.docids.codebook_size as u32;
+        assert!(out.codes.iter().flatten().all(|&z| z < k), "{kind}: codes below K");
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["config"]["scheme"]["kind"], kind.to_string());
+        // Held-out documents get docids by the scheme's rule, distinct from the trained ones.
+        let mut state = out.scheme.clone().expect("rule-based schemes keep their state");
+        let held = &corpus.documents()[out.held_out[0]];
+        let e = vec![0.1f32; 32];
+        let z = state.assign_new(&held.id, matches!(kind, SchemeKind::HKMeans | SchemeKind::Rq).then_some(&e[..])).unwrap();
+        assert!(!out.codes.contains(&z), "{kind}: a new document got a trained docid");
+        assert!(z.iter().all(|&c| c < k), "{kind}: new docid {z:?} within the model's codebook ({k})");
+    }
+
+    // Ablation: all steps trained jointly.
+    let mut joint = cfg.clone();
+    joint.schedule.progressive = false;
+    let out = train(&dir.path().join("joint"), joint, &inputs, &TrainOptions::default()).unwrap();
+    assert_eq!(out.health.distinct_docids, 42);
+    assert!(out.codes.iter().all(|c| c.len() == 3));
+    let metrics = std::fs::read_to_string(dir.path().join("joint/metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"joint\""), "joint epochs are logged");
+}

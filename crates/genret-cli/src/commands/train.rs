@@ -33,6 +33,10 @@ pub struct Args {
     /// Leave this fraction of documents out of training (they are added afterwards as unseen).
     #[arg(long)]
     pub holdout_docs: Option<f64>,
+    /// Docid scheme: genret (learned, default), atomic, naive, hkmeans or rq (overrides the
+    /// config's scheme.kind). Every scheme trains the same retriever network.
+    #[arg(long, value_name = "SCHEME")]
+    pub docids: Option<genret_docids::SchemeKind>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -49,6 +53,10 @@ pub fn load_config(args: &Args) -> Result<TrainConfig> {
     }
     if let Some(s) = args.seed {
         cfg.seed = s;
+        cfg.scheme.seed = s;
+    }
+    if let Some(kind) = args.docids {
+        cfg.scheme.kind = kind;
     }
     if let Some(t) = args.threads {
         cfg.threads = t;
@@ -127,11 +135,13 @@ pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpu
         .zip(&out.codes)
         .map(|(&p, codes)| (corpus.documents()[p].clone(), codes.clone(), Origin::Train))
         .collect();
-    let mut index = Index::create(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs)?;
+    config.docid_scheme = out.config.scheme.kind.to_string();
+    let mut index = Index::create_with_scheme(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs, out.scheme.as_ref())?;
     if !out.held_out.is_empty() {
         let held: Vec<genret_data::Document> = out.held_out.iter().map(|&p| corpus.documents()[p].clone()).collect();
         let report = index.add_documents(&held, out.config.model.encode_batch_size)?;
-        println!("added {} held-out documents with the trained tokenizer (no retraining)", report.added);
+        let rule = if out.scheme.is_some() { "the scheme's rule for new documents" } else { "the trained tokenizer" };
+        println!("added {} held-out documents with {rule} (no retraining)", report.added);
     }
     Ok(index)
 }
