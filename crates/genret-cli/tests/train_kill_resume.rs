@@ -7,46 +7,13 @@
 //! epochs, between units and (by chance) during checkpoint writes. Skipped when the shared
 //! MiniLM tokenizer is absent.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use genret_model::checkpoint::write_random_bert;
-use genret_model::genret::tiny_bert_config;
-use genret_train::TrainConfig;
-
-fn shared_tokenizer() -> Option<PathBuf> {
-    let base = std::env::var_os("GENRET_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    let tok = base.join("models/all-MiniLM-L6-v2/tokenizer.json");
-    tok.exists().then_some(tok)
-}
-
-/// A BEIR folder of `n` short documents on a few topics (no training queries: the fallback
-/// signal is used).
-fn write_data(dir: &Path, n: usize) {
-    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
-    std::fs::create_dir_all(dir).unwrap();
-    let corpus: String = (0..n)
-        .map(|i| {
-            let t = topics[i % topics.len()];
-            let doc = serde_json::json!({
-                "_id": format!("d{i}"),
-                "title": format!("Study {i} of {t}"),
-                "text": format!("We report findings number {i} about {t}. The {t} results were significant in trial {}. Further work on {t} is planned.", i * 7),
-            });
-            format!("{doc}\n")
-        })
-        .collect();
-    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
-}
-
-fn genret(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genret"));
-    cmd.env("GENRET_HOME", home).env("RUST_LOG", "warn");
-    cmd
-}
+use common::{genret, shared_tokenizer, tiny_setup, write_data};
 
 fn train_args(data: &Path, config: &Path, out: &Path) -> Vec<String> {
     ["train", "--data", &data.display().to_string(), "--config", &config.display().to_string(), "--out", &out.display().to_string(), "--device", "cpu"]
@@ -99,17 +66,10 @@ fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents(
     let home = tmp.path().join("home");
     let data = tmp.path().join("data");
     write_data(&data, 48);
-    let mut bert = tiny_bert_config(30522);
-    bert.num_hidden_layers = 1;
-    let ckpt = write_random_bert(&tmp.path().join("model"), &bert, &tok, 3).unwrap();
-    let mut cfg = TrainConfig::tiny();
-    cfg.model.checkpoint = ckpt.spec;
-    cfg.threads = 1;
-    cfg.docids.codebook_size = 8;
-    cfg.schedule.main_epochs = 2;
-    cfg.schedule.log_every = 1;
-    let config = tmp.path().join("genret.toml");
-    std::fs::write(&config, cfg.to_toml()).unwrap();
+    let config = tiny_setup(tmp.path(), &tok, |cfg| {
+        cfg.schedule.main_epochs = 2;
+        cfg.schedule.log_every = 1;
+    });
 
     // Uninterrupted reference run.
     let reference = tmp.path().join("reference");
