@@ -62,11 +62,16 @@ pub struct DocidSection {
     pub codebook_size: usize,
     /// Divides every dot product of the heads.
     pub temperature: f64,
+    /// Divides the query-document dot products of the ranking loss (on top of `temperature`).
+    /// The decoder's states leave a layer norm with norm about sqrt(D), so raw `q . d` reach
+    /// hundreds and the in-batch softmax saturates; sqrt(D) makes them scaled dot products.
+    /// 1.0 is the specification's raw dot product.
+    pub ranking_temperature: f64,
 }
 
 impl Default for DocidSection {
     fn default() -> Self {
-        Self { steps: 0, codebook_size: 0, temperature: 1.0 }
+        Self { steps: 0, codebook_size: 0, temperature: 1.0, ranking_temperature: 1.0 }
     }
 }
 
@@ -330,7 +335,7 @@ impl TrainConfig {
         c.model.doc_max_len = 48;
         c.model.query_max_len = 16;
         c.decoder = DecoderConfig { layers: 1, heads: 2, ffn_multiple: 2, dropout: 0.1, max_positions: 8, ..Default::default() };
-        c.docids = DocidSection { steps: 2, codebook_size: 4, temperature: 1.0 };
+        c.docids = DocidSection { steps: 2, codebook_size: 4, ..Default::default() };
         c.optim.batch_size = 8;
         c.schedule = ScheduleSection { warmup_epochs: 1, main_epochs: 1, final_epochs: 1, log_every: 2, ..Default::default() };
         c.clustering.kmeans_iters = 10;

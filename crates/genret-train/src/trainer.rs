@@ -608,7 +608,7 @@ impl Trainer<'_> {
         let dd = self.model.decode_states(&d_enc, &prefix, true);
         let dq = self.model.decode_states(&q_enc, &prefix, true);
         let (d_t, q_t) = (dd.select(1, step as i64), dq.select(1, step as i64));
-        let ranking = losses::ranking_loss(&q_t, &d_t, temp);
+        let ranking = losses::ranking_loss(&q_t, &d_t, temp * self.cfg.docids.ranking_temperature);
         let prefix_loss = (step > 0).then(|| {
             let terms: Vec<Tensor> = (0..step)
                 .map(|s| {
@@ -647,7 +647,7 @@ impl Trainer<'_> {
         for step in 0..self.cfg.docids.steps {
             let d_t = self.model.decode_states(&d_enc, &prefix, true).select(1, step as i64);
             let q_t = self.model.decode_states(&q_enc, &prefix, true).select(1, step as i64);
-            ranking.push(losses::ranking_loss(&q_t, &d_t, temp));
+            ranking.push(losses::ranking_loss(&q_t, &d_t, temp * self.cfg.docids.ranking_temperature));
             let logits_d = self.model.step_logits(step, &d_t);
             let targets = self.balanced_targets(&logits_d)?;
             generation.push(losses::generation_loss(&self.model.step_logits(step, &q_t), &targets) + losses::generation_loss(&logits_d, &targets));
