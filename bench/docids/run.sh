@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Docid schemes and GenRet ablations on one harness. Every row trains the same retriever network
+# with `genret train` (bench/docids/preset.toml plus the row's switches), without a random 10% of
+# the documents, which are then added by the row's own rule for new documents; `genret run`
+# searches the test queries at beam 100. Prints one table per dataset: nDCG@10, R@1, R@10,
+# MRR@10, seen/unseen nDCG@10, diversity d at step 1, distinct docids before disambiguation,
+# largest collision group, training time.
+#
+#   bench/docids/run.sh                                    # all rows, scifact and msmarco-dl19-5k
+#   DATASETS=scifact ROWS="genret hkmeans rq" bench/docids/run.sh
+#   GENRET_BIN=target/debug/genret bench/docids/run.sh     # use a built binary
+#
+# Rows: genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn
+#       no-reconstruction one-sided-sinkhorn. A finished row is reused (delete its folder to redo).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/env.sh
+export OMP_WAIT_POLICY=PASSIVE
+
+SHARED="${GENRET_SHARED:-$(cd .. && pwd)/shared}"
+MODEL="${MODEL:-$SHARED/models/all-MiniLM-L6-v2}"
+DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"
+ROWS="${ROWS:-genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn no-reconstruction one-sided-sinkhorn}"
+OUT_DIR="${OUT_DIR:-runs/bench-docids}"
+HOLDOUT="${HOLDOUT:-0.1}"
+mkdir -p "$OUT_DIR"
+
+if [ -n "${GENRET_BIN:-}" ]; then
+    GENRET="$GENRET_BIN"
+else
+    cargo build --release -p genret-cli
+    GENRET="${CARGO_TARGET_DIR:-target}/release/genret"
+fi
+
+row_scheme() {
+    case "$1" in atomic|naive|hkmeans|rq) echo "$1" ;; *) echo genret ;; esac
+}
+
+for ds in $DATASETS; do
+    for row in $ROWS; do
+        dir="$OUT_DIR/$ds/$row"
+        if [ -f "$dir/run.metrics.json" ]; then
+            echo "== $ds / $row: reusing $dir" >&2
+            continue
+        fi
+        echo "== $ds / $row" >&2
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        # The preset plus the row's switch (TOML tables may not repeat, so merge them).
+        python - "$row" > "$dir.toml" <<'PY'
+import sys, tomllib
+row = sys.argv[1]
+with open("bench/docids/preset.toml", "rb") as f:
+    cfg = tomllib.load(f)
+switch = {
+    "no-progressive": ("schedule", "progressive", False),
+    "no-balanced-init": ("clustering", "balanced_init", False),
+    "no-sinkhorn": ("sinkhorn", "enabled", False),
+    "one-sided-sinkhorn": ("sinkhorn", "one_sided", True),
+    "no-reconstruction": ("losses", "reconstruction", 0.0),
+}.get(row)
+if switch:
+    cfg.setdefault(switch[0], {})[switch[1]] = switch[2]
+for table, values in cfg.items():
+    print(f"[{table}]")
+    for k, v in values.items():
+        print(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    print()
+PY
+        "$GENRET" train --data "$SHARED/data/$ds" --model "$MODEL" --out "$dir" --config "$dir.toml" \
+            --docids "$(row_scheme "$row")" --holdout-docs "$HOLDOUT" --device cpu > "$dir.train.log" 2>&1 \
+            || { echo "training failed: $dir.train.log" >&2; tail -5 "$dir.train.log" >&2; continue; }
+        "$GENRET" run --index "$dir/index" --data "$SHARED/data/$ds" --split test --beam 100 --depth 100 \
+            --device cpu --out "$dir/run.trec" --metrics-out "$dir/run.metrics.json.tmp" > "$dir.run.log" 2>&1 \
+            && mv "$dir/run.metrics.json.tmp" "$dir/run.metrics.json"
+    done
+done
+
+echo
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; holdout $HOLDOUT; beam 100"
+python - "$OUT_DIR" "$DATASETS" "$ROWS" <<'PY'
+import json, os, sys
+out, datasets, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+cols = ["dataset", "row", "nDCG@10", "R@1", "R@10", "MRR@10", "seen nDCG@10", "unseen nDCG@10",
+        "d (step 1)", "distinct docids", "largest group", "train s"]
+table = []
+for ds in datasets:
+    for row in rows:
+        d = os.path.join(out, ds, row)
+        try:
+            run = json.load(open(os.path.join(d, "run.metrics.json")))
+            manifest = json.load(open(os.path.join(d, "manifest.json")))
+        except FileNotFoundError:
+            table.append([ds, row] + ["(not run)"] + [""] * (len(cols) - 3))
+            continue
+        m = run["metrics"]
+        groups = run.get("seen_unseen") or {}
+        g = lambda name: groups.get(name, {}).get("metrics", {}).get("nDCG@10")
+        # Health before disambiguation: the first report at the last docid step.
+        health = None
+        last = 0
+        for line in open(os.path.join(d, "metrics.jsonl")):
+            e = json.loads(line)
+            if e.get("event") == "health" and e["after_step"] > last:
+                last, health = e["after_step"], e["health"]
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"
+        groups_n = {k: groups.get(k, {}).get("num_queries") for k in ("seen", "unseen")}
+        table.append([ds, row, fmt(m.get("nDCG@10")), fmt(m.get("R@1")), fmt(m.get("R@10")), fmt(m.get("MRR@10")),
+                      f"{fmt(g('seen'))} ({groups_n['seen']})", f"{fmt(g('unseen'))} ({groups_n['unseen']})",
+                      f"{health['steps'][0]['diversity']:.3f}", f"{health['distinct_docids']}/{health['n_docs']}",
+                      str(health["largest_collision_group"]), f"{manifest['result']['wall_secs']:.0f}"])
+w = [max(len(x[i]) for x in [cols] + table) for i in range(len(cols))]
+line = lambda r: "| " + " | ".join(c.ljust(n) for c, n in zip(r, w)) + " |"
+print(line(cols)); print("|" + "|".join("-" * (n + 2) for n in w) + "|")
+for r in table:
+    print(line(r))
+PY
+echo "runs: $OUT_DIR"
