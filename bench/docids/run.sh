@@ -11,7 +11,9 @@
 #   GENRET_BIN=target/debug/genret bench/docids/run.sh     # use a built binary
 #
 # Rows: genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn
-#       no-reconstruction one-sided-sinkhorn. A finished row is reused (delete its folder to redo).
+#       no-reconstruction one-sided-sinkhorn, and the training-signal rows signal-qrels (judged
+#       training queries only; documents without one are added as unseen) and signal-fallback
+#       (queries made from the documents only). A finished row is reused (delete it to redo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
@@ -58,13 +60,19 @@ switch = {
     "no-sinkhorn": ("sinkhorn", "enabled", False),
     "one-sided-sinkhorn": ("sinkhorn", "one_sided", True),
     "no-reconstruction": ("losses", "reconstruction", 0.0),
+    "signal-qrels": ("signal", "sources", ["qrels"]),
+    "signal-fallback": ("signal", "sources", ["fallback"]),
 }.get(row)
 if switch:
     cfg.setdefault(switch[0], {})[switch[1]] = switch[2]
 for table, values in cfg.items():
     print(f"[{table}]")
     for k, v in values.items():
-        print(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+        if isinstance(v, bool):
+            v = str(v).lower()
+        elif isinstance(v, list):
+            v = "[" + ", ".join(f'"{x}"' for x in v) + "]"
+        print(f"{k} = {v}")
     print()
 PY
         "$GENRET" train --data "$SHARED/data/$ds" --model "$MODEL" --out "$dir" --config "$dir.toml" \

@@ -378,6 +378,12 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     manifest.result = Some(serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }));
     manifest::write_json_atomically(&trainer.run.manifest(), &manifest)?;
     trainer.write_docids(inputs.corpus)?;
+    // Held out, and documents the signal gave no query (e.g. qrels-only training): both are
+    // added to the index afterwards as unseen documents.
+    let held_out: Vec<usize> = {
+        let trained: std::collections::HashSet<usize> = trainer.train_docs.iter().copied().collect();
+        (0..n).filter(|p| !trained.contains(p)).collect()
+    };
     Ok(TrainOutput {
         vs: trainer.vs,
         model: trainer.model,
@@ -385,7 +391,7 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         config: trainer.cfg,
         train_docs: trainer.train_docs,
         codes: trainer.state.codes,
-        held_out: (0..n).filter(|&p| !in_training[p]).collect(),
+        held_out,
         health,
         signal: signal.stats,
         wall_secs,
