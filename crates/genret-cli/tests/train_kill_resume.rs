@@ -103,7 +103,7 @@ fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents(
     let out = genret(&home).args(["search", "--index", &index.display().to_string(), "--device", "cpu", "--json", "solar energy findings"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(!hits[0]["hits"].as_array().map_or(true, Vec::is_empty), "{hits}");
+    assert!(hits[0]["hits"].as_array().is_some_and(|h| !h.is_empty()), "{hits}");
     let new_docs = tmp.path().join("new.jsonl");
     std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
     let out = genret(&home).args(["index", "add", "--index", &index.display().to_string(), "--docs", &new_docs.display().to_string(), "--device", "cpu"]).output().unwrap();

@@ -180,7 +180,7 @@ fn every_docid_scheme_and_joint_training_run_through_the_same_trainer() {
         // Held-out documents get docids by the scheme's rule, distinct from the trained ones.
         let mut state = out.scheme.clone().expect("rule-based schemes keep their state");
         let held = &corpus.documents()[out.held_out[0]];
-        let e = vec![0.1f32; 32];
+        let e = [0.1f32; 32];
         let z = state.assign_new(&held.id, matches!(kind, SchemeKind::HKMeans | SchemeKind::Rq).then_some(&e[..])).unwrap();
         assert!(!out.codes.contains(&z), "{kind}: a new document got a trained docid");
         assert!(z.iter().all(|&c| c < k), "{kind}: new docid {z:?} within the model's codebook ({k})");
