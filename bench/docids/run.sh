@@ -104,13 +104,12 @@ for ds in datasets:
         m = run["metrics"]
         groups = run.get("seen_unseen") or {}
         g = lambda name: groups.get(name, {}).get("metrics", {}).get("nDCG@10")
-        # Health before disambiguation: the first report at the last docid step.
+        # Health of the docids before disambiguation: the last report that is not the final one.
         health = None
-        last = 0
         for line in open(os.path.join(d, "metrics.jsonl")):
             e = json.loads(line)
-            if e.get("event") == "health" and e["after_step"] > last:
-                last, health = e["after_step"], e["health"]
+            if e.get("event") == "health" and e.get("stage") != "disambiguated":
+                health = e["health"]
         fmt = lambda v: "-" if v is None else f"{v:.4f}"
         groups_n = {k: groups.get(k, {}).get("num_queries") for k in ("seen", "unseen")}
         table.append([ds, row, fmt(m.get("nDCG@10")), fmt(m.get("R@1")), fmt(m.get("R@10")), fmt(m.get("MRR@10")),

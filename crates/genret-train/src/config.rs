@@ -67,11 +67,17 @@ pub struct DocidSection {
     /// hundreds and the in-batch softmax saturates; sqrt(D) makes them scaled dot products.
     /// 1.0 is the specification's raw dot product.
     pub ranking_temperature: f64,
+    /// After the last step, give every training document the docid the final tokenizer gives
+    /// it (greedy, as a new document or a query gets one), then resolve collisions and train the
+    /// final epochs on those. Codes assigned at step t come from the model of step t; later
+    /// steps move the shared decoder, so without this the stored docids drift away from what
+    /// the model generates (on SciFact only 28% of documents kept their first three codes).
+    pub reassign_at_end: bool,
 }
 
 impl Default for DocidSection {
     fn default() -> Self {
-        Self { steps: 0, codebook_size: 0, temperature: 1.0, ranking_temperature: 1.0 }
+        Self { steps: 0, codebook_size: 0, temperature: 1.0, ranking_temperature: 1.0, reassign_at_end: true }
     }
 }
 

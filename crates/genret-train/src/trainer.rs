@@ -364,7 +364,7 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     };
     if let Some(a) = &scheme {
         let health = a.health()?;
-        trainer.report_health(&health, a.steps - 1)?;
+        trainer.report_health(&health, a.steps - 1, "scheme")?;
         trainer.state.health.push(health);
     }
     if resume && has_checkpoint {
@@ -768,7 +768,7 @@ impl Trainer<'_> {
     fn assign(&mut self, step: usize) -> Result<()> {
         self.assign_codes(step)?;
         let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
-        self.report_health(&health, step)?;
+        self.report_health(&health, step, "assigned")?;
         let used = health.steps[step].codes_used;
         let k = self.cfg.docids.codebook_size;
         if (used as f64) < self.cfg.health.collapse_fraction * k as f64 {
@@ -800,7 +800,9 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    fn report_health(&mut self, h: &DocidHealth, step: usize) -> Result<()> {
+    /// Logs docid health; `stage` says which docids: `assigned` (after a step), `reassigned`
+    /// (by the final tokenizer), `disambiguated` (final), or `scheme` (rule-based).
+    fn report_health(&mut self, h: &DocidHealth, step: usize, stage: &str) -> Result<()> {
         let s = &h.steps[step.min(h.steps.len() - 1)];
         tracing::info!(
             "docids after step {}: diversity {:.3}, {} codes used, {} distinct docids of {} documents, largest collision group {}",
@@ -811,7 +813,7 @@ impl Trainer<'_> {
             h.n_docs,
             h.largest_collision_group
         );
-        self.log(&serde_json::json!({ "event": "health", "after_step": step + 1, "health": h }))
+        self.log(&serde_json::json!({ "event": "health", "after_step": step + 1, "stage": stage, "health": h }))
     }
 
     /// After the last step: report collisions and apply the configured policy.
@@ -819,6 +821,18 @@ impl Trainer<'_> {
         let m = self.cfg.docids.steps;
         for c in &mut self.state.codes {
             c.truncate(m);
+        }
+        if self.cfg.docids.reassign_at_end {
+            let before = self.state.codes.clone();
+            for step in 0..m {
+                self.assign_codes(step)?;
+            }
+            let kept = |l: usize| before.iter().zip(&self.state.codes).filter(|(a, b)| a[..l] == b[..l]).count() as f64 / before.len().max(1) as f64;
+            let kept: Vec<f64> = (1..=m).map(kept).collect();
+            tracing::info!("docids re-assigned by the final tokenizer; share of documents keeping their first 1..M codes: {kept:.3?}");
+            self.log(&serde_json::json!({ "event": "reassigned", "kept_prefix_share": kept }))?;
+            let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
+            self.report_health(&health, m - 1, "reassigned")?;
         }
         if self.cfg.collisions == CollisionPolicy::Disambiguate {
             let mut seen: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
@@ -836,7 +850,7 @@ impl Trainer<'_> {
             }
         }
         let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
-        self.report_health(&health, m - 1)?;
+        self.report_health(&health, m - 1, "disambiguated")?;
         self.state.health.push(health);
         Ok(())
     }
