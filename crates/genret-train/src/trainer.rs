@@ -833,6 +833,16 @@ impl Trainer<'_> {
             self.log(&serde_json::json!({ "event": "reassigned", "kept_prefix_share": kept }))?;
             let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
             self.report_health(&health, m - 1, "reassigned")?;
+            let k = self.cfg.docids.codebook_size;
+            if self.cfg.collisions == CollisionPolicy::Disambiguate && health.largest_collision_group > k {
+                // One disambiguation code cannot separate the group: keep the step-wise docids.
+                tracing::warn!(
+                    "the final tokenizer gives {} documents one docid, more than one disambiguation code can separate (K = {k}); keeping the step-by-step docids",
+                    health.largest_collision_group
+                );
+                self.log(&serde_json::json!({ "event": "reassignment_dropped", "largest_collision_group": health.largest_collision_group }))?;
+                self.state.codes = before;
+            }
         }
         if self.cfg.collisions == CollisionPolicy::Disambiguate {
             let mut seen: BTreeMap<Vec<u32>, u32> = BTreeMap::new();

@@ -79,6 +79,9 @@ fn training_is_deterministic_and_resumes_to_the_same_docids() {
     assert!(manifest["config"]["losses"]["reconstruction"].as_f64().is_some());
     let metrics = std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap();
     assert!(metrics.lines().any(|l| l.contains("\"event\":\"health\"")));
+    // The final tokenizer re-assigns the docids before collisions (or keeps the step-wise ones
+    // when its collisions cannot be separated), and says so.
+    assert!(metrics.contains("\"reassigned\""), "no re-assignment logged");
 
     // Same seed, fresh run: the same docids.
     let b = train(&dir.path().join("b"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
