@@ -231,7 +231,7 @@ fn render(args: &Args, trained: &super::train::Trained, rows: &[Row], generalisa
             "| {} | {} | {} | {} | {} | {} |",
             row.name,
             cells.join(" | "),
-            row.build_secs.map_or("cached".into(), |s| format!("{s:.0}")),
+            row.build_secs.map_or("cached".into(), |s| format!("{s:.1}")),
             human_bytes(row.index_bytes),
             p50.map_or("-".into(), |v| format!("{v:.2}")),
             p99.map_or("-".into(), |v| format!("{v:.2}")),
