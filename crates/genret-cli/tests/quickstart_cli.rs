@@ -5,32 +5,24 @@
 
 mod common;
 
-use common::{genret, shared_tokenizer, tiny_setup, write_data};
+use common::{genret, Fixture};
 
 #[test]
 fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
-    let Some(tok) = shared_tokenizer() else {
-        eprintln!("skipped: shared MiniLM tokenizer not found");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let data = tmp.path().join("data");
-    write_data(&data, 48);
+    let Some(fx) = Fixture::new(|_| {}) else { return };
     let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
     let queries: String = (0..12).map(|i| format!("{}\n", serde_json::json!({"_id": format!("q{i}"), "text": format!("findings about {}", topics[i % 6])}))).collect();
-    std::fs::write(data.join("queries.jsonl"), queries).unwrap();
-    std::fs::create_dir_all(data.join("qrels")).unwrap();
+    std::fs::write(fx.data.join("queries.jsonl"), queries).unwrap();
+    std::fs::create_dir_all(fx.data.join("qrels")).unwrap();
     let qrels: String = (0..12).map(|i| format!("q{i}\td{}\t1\n", i * 4)).collect();
-    std::fs::write(data.join("qrels/test.tsv"), format!("query-id\tcorpus-id\tscore\n{qrels}")).unwrap();
-    let config = tiny_setup(tmp.path(), &tok, |_| {});
-    let model = tmp.path().join("model");
-    let out_dir = tmp.path().join("qs");
+    std::fs::write(fx.data.join("qrels/test.tsv"), format!("query-id\tcorpus-id\tscore\n{qrels}")).unwrap();
+    let model = fx.path("model");
+    let out_dir = fx.path("qs");
 
-    let out = genret(&home)
+    let out = genret(&fx.home)
         .args(["quickstart", "--device", "cpu", "--holdout-docs", "0.25"])
-        .args(["--data", &data.display().to_string(), "--model", &model.display().to_string()])
-        .args(["--config", &config.display().to_string(), "--out", &out_dir.display().to_string()])
+        .args(["--data", &fx.data.display().to_string(), "--model", &model.display().to_string()])
+        .args(["--config", &fx.config.display().to_string(), "--out", &out_dir.display().to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

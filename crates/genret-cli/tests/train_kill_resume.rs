@@ -13,10 +13,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{genret, shared_tokenizer, tiny_setup, write_data};
+use common::{genret, Fixture};
 
-fn train_args(data: &Path, config: &Path, out: &Path) -> Vec<String> {
-    ["train", "--data", &data.display().to_string(), "--config", &config.display().to_string(), "--out", &out.display().to_string(), "--device", "cpu"]
+fn train_args(fx: &Fixture, out: &Path) -> Vec<String> {
+    ["train", "--data", &fx.data.display().to_string(), "--config", &fx.config.display().to_string(), "--out", &out.display().to_string(), "--device", "cpu"]
         .iter()
         .map(|s| s.to_string())
         .collect()
@@ -58,57 +58,49 @@ fn docids(run: &Path) -> String {
 
 #[test]
 fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents() {
-    let Some(tok) = shared_tokenizer() else {
-        eprintln!("skipped: shared MiniLM tokenizer not found");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let data = tmp.path().join("data");
-    write_data(&data, 48);
-    let config = tiny_setup(tmp.path(), &tok, |cfg| {
+    let Some(fx) = Fixture::new(|cfg| {
         cfg.schedule.main_epochs = 2;
         cfg.schedule.log_every = 1;
-    });
+    }) else { return };
 
     // Uninterrupted reference run.
-    let reference = tmp.path().join("reference");
-    let out = genret(&home).args(train_args(&data, &config, &reference)).output().unwrap();
+    let reference = fx.path("reference");
+    let out = genret(&fx.home).args(train_args(&fx, &reference)).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = docids(&reference);
     assert_eq!(expected.lines().count(), 48);
 
     // The same run, killed repeatedly at different depths, resumed each time.
-    let run = tmp.path().join("killed");
-    let args = train_args(&data, &config, &run);
+    let run = fx.path("killed");
+    let args = train_args(&fx, &run);
     let mut kills = 0;
     for (i, after) in [3, 7, 1, 12, 5, 2, 9].into_iter().enumerate() {
-        if !train_and_kill(&home, &args, &run, i > 0, after) {
+        if !train_and_kill(&fx.home, &args, &run, i > 0, after) {
             break;
         }
         kills += 1;
     }
     assert!(kills >= 3, "the run finished before it was killed three times ({kills})");
-    let out = genret(&home).args(&args).arg("--resume").output().unwrap();
+    let out = genret(&fx.home).args(&args).arg("--resume").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(docids(&run), expected, "resumed run ended with other docids");
 
     // Without --resume an existing run is refused, not overwritten.
-    let out = genret(&home).args(&args).output().unwrap();
+    let out = genret(&fx.home).args(&args).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
     // The index answers queries and takes new documents without retraining.
     let index = run.join("index");
-    let out = genret(&home).args(["search", "--index", &index.display().to_string(), "--device", "cpu", "--json", "solar energy findings"]).output().unwrap();
+    let out = genret(&fx.home).args(["search", "--index", &index.display().to_string(), "--device", "cpu", "--json", "solar energy findings"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(hits[0]["hits"].as_array().is_some_and(|h| !h.is_empty()), "{hits}");
-    let new_docs = tmp.path().join("new.jsonl");
+    let new_docs = fx.path("new.jsonl");
     std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
-    let out = genret(&home).args(["index", "add", "--index", &index.display().to_string(), "--docs", &new_docs.display().to_string(), "--device", "cpu"]).output().unwrap();
+    let out = genret(&fx.home).args(["index", "add", "--index", &index.display().to_string(), "--docs", &new_docs.display().to_string(), "--device", "cpu"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = genret(&home).args(["index", "info", "--index", &index.display().to_string(), "--json"]).output().unwrap();
+    let out = genret(&fx.home).args(["index", "info", "--index", &index.display().to_string(), "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["num_docs"], 49, "{info}");

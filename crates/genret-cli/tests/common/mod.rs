@@ -58,3 +58,31 @@ pub fn tiny_setup(dir: &Path, tokenizer: &Path, tweak: impl FnOnce(&mut TrainCon
     std::fs::write(&config, cfg.to_toml()).unwrap();
     config
 }
+
+/// A scratch folder with the tiny model, its configuration (after `tweak`), a 48-document BEIR
+/// folder and a cache folder; `None` (with a note) when the shared tokenizer is absent.
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub data: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(tweak: impl FnOnce(&mut TrainConfig)) -> Option<Self> {
+        let Some(tok) = shared_tokenizer() else {
+            eprintln!("skipped: shared MiniLM tokenizer not found");
+            return None;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let data = tmp.path().join("data");
+        write_data(&data, 48);
+        let config = tiny_setup(tmp.path(), &tok, tweak);
+        Some(Self { tmp, home, data, config })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
