@@ -10,22 +10,12 @@
 # Reference (README of the shared data): scifact test nDCG@10 0.6456, R@100 0.925.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. scripts/env.sh
-export OMP_WAIT_POLICY=PASSIVE
+. bench/lib.sh
 
 THREADS="${THREADS:-2}"
-SHARED="${GENRET_SHARED:-$(cd .. && pwd)/shared}"
-MODEL="${MODEL:-$SHARED/models/all-MiniLM-L6-v2}"
 DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d -t genret-bench-dense.XXXXXX)}"
 mkdir -p "$OUT_DIR"
-
-if [ -n "${GENRET_BIN:-}" ]; then
-    GENRET="$GENRET_BIN"
-else
-    cargo build --release -p genret-cli
-    GENRET="${CARGO_TARGET_DIR:-target}/release/genret"
-fi
 
 for ds in $DATASETS; do
     echo "== $ds" >&2

@@ -11,19 +11,9 @@
 # Extra arguments go to `genret quickstart` (e.g. --config my.toml, --holdout-docs 0.2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. scripts/env.sh
-export OMP_WAIT_POLICY=PASSIVE
+. bench/lib.sh
 
-SHARED="${GENRET_SHARED:-$(cd .. && pwd)/shared}"
-MODEL="${MODEL:-$SHARED/models/all-MiniLM-L6-v2}"
 OUT_DIR="${OUT_DIR:-runs/bench-scifact}"
-
-if [ -n "${GENRET_BIN:-}" ]; then
-    GENRET="$GENRET_BIN"
-else
-    cargo build --release -p genret-cli
-    GENRET="${CARGO_TARGET_DIR:-target}/release/genret"
-fi
 
 "$GENRET" quickstart --data "$SHARED/data/scifact" --model "$MODEL" --out "$OUT_DIR" \
     --holdout-docs 0.1 --fresh-baselines --device cpu "$@"
