@@ -16,23 +16,13 @@
 #       (queries made from the documents only). A finished row is reused (delete it to redo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. scripts/env.sh
-export OMP_WAIT_POLICY=PASSIVE
+. bench/lib.sh
 
-SHARED="${GENRET_SHARED:-$(cd .. && pwd)/shared}"
-MODEL="${MODEL:-$SHARED/models/all-MiniLM-L6-v2}"
 DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"
 ROWS="${ROWS:-genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn no-reconstruction one-sided-sinkhorn}"
 OUT_DIR="${OUT_DIR:-runs/bench-docids}"
 HOLDOUT="${HOLDOUT:-0.1}"
 mkdir -p "$OUT_DIR"
-
-if [ -n "${GENRET_BIN:-}" ]; then
-    GENRET="$GENRET_BIN"
-else
-    cargo build --release -p genret-cli
-    GENRET="${CARGO_TARGET_DIR:-target}/release/genret"
-fi
 
 row_scheme() {
     case "$1" in atomic|naive|hkmeans|rq) echo "$1" ;; *) echo genret ;; esac
@@ -95,21 +85,31 @@ table = []
 for ds in datasets:
     for row in rows:
         d = os.path.join(out, ds, row)
+        # Health of the docids before disambiguation: the last report that is not the final one.
+        health = None
+        if os.path.exists(os.path.join(d, "metrics.jsonl")):
+            for line in open(os.path.join(d, "metrics.jsonl")):
+                e = json.loads(line)
+                if e.get("event") == "health" and e.get("stage") != "disambiguated":
+                    health = e["health"]
         try:
             run = json.load(open(os.path.join(d, "run.metrics.json")))
             manifest = json.load(open(os.path.join(d, "manifest.json")))
         except FileNotFoundError:
-            table.append([ds, row] + ["(not run)"] + [""] * (len(cols) - 3))
+            # A row whose training stopped says why (its log's error line), with the docids'
+            # health where it got that far.
+            log = os.path.join(out, ds, f"{row}.train.log")
+            why = "(not run)"
+            if os.path.exists(log):
+                last = [l for l in open(log).read().splitlines() if l.startswith("error:")]
+                why = "stopped: " + last[-1].split(": ", 2)[-1][:70] if last else "(unfinished)"
+            h = [f"{health['steps'][0]['diversity']:.3f}", f"{health['distinct_docids']}/{health['n_docs']}",
+                 str(health["largest_collision_group"])] if health else ["", "", ""]
+            table.append([ds, row, why, "", "", "", "", ""] + h + [""])
             continue
         m = run["metrics"]
         groups = run.get("seen_unseen") or {}
         g = lambda name: groups.get(name, {}).get("metrics", {}).get("nDCG@10")
-        # Health of the docids before disambiguation: the last report that is not the final one.
-        health = None
-        for line in open(os.path.join(d, "metrics.jsonl")):
-            e = json.loads(line)
-            if e.get("event") == "health" and e.get("stage") != "disambiguated":
-                health = e["health"]
         fmt = lambda v: "-" if v is None else f"{v:.4f}"
         groups_n = {k: groups.get(k, {}).get("num_queries") for k in ("seen", "unseen")}
         table.append([ds, row, fmt(m.get("nDCG@10")), fmt(m.get("R@1")), fmt(m.get("R@10")), fmt(m.get("MRR@10")),
