@@ -9,6 +9,7 @@
 #   bench/docids/run.sh                                    # all rows, scifact and msmarco-dl19-5k
 #   DATASETS=scifact ROWS="genret hkmeans rq" bench/docids/run.sh
 #   GENRET_BIN=target/debug/genret bench/docids/run.sh     # use a built binary
+#   TABLE_ONLY=1 bench/docids/run.sh                       # only print the table of what ran
 #
 # Rows: genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn
 #       no-reconstruction one-sided-sinkhorn, and the training-signal rows signal-qrels (judged
@@ -29,6 +30,7 @@ row_scheme() {
 }
 
 for ds in $DATASETS; do
+    [ -n "${TABLE_ONLY:-}" ] && break
     for row in $ROWS; do
         dir="$OUT_DIR/$ds/$row"
         if [ -f "$dir/run.metrics.json" ]; then
