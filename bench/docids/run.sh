@@ -88,12 +88,17 @@ for ds in datasets:
     for row in rows:
         d = os.path.join(out, ds, row)
         # Health of the docids before disambiguation: the last report that is not the final one.
-        health = None
+        # A dropped re-assignment leaves the step-wise docids in place.
+        health, before_reassign = None, None
         if os.path.exists(os.path.join(d, "metrics.jsonl")):
             for line in open(os.path.join(d, "metrics.jsonl")):
                 e = json.loads(line)
                 if e.get("event") == "health" and e.get("stage") != "disambiguated":
+                    if e.get("stage") == "reassigned":
+                        before_reassign = health
                     health = e["health"]
+                elif e.get("event") == "reassignment_dropped":
+                    health = before_reassign
         try:
             run = json.load(open(os.path.join(d, "run.metrics.json")))
             manifest = json.load(open(os.path.join(d, "manifest.json")))
@@ -104,7 +109,12 @@ for ds in datasets:
             why = "(not run)"
             if os.path.exists(log):
                 last = [l for l in open(log).read().splitlines() if l.startswith("error:")]
-                why = "stopped: " + last[-1].split(": ", 2)[-1][:70] if last else "(unfinished)"
+                if not last:
+                    why = "(unfinished)"
+                elif "collision group" in last[-1]:
+                    why = "stopped: more than K documents share a docid"
+                else:
+                    why = "stopped: " + last[-1].split(": ", 2)[-1][:60]
             h = [f"{health['steps'][0]['diversity']:.3f}", f"{health['distinct_docids']}/{health['n_docs']}",
                  str(health["largest_collision_group"])] if health else ["", "", ""]
             table.append([ds, row, why, "", "", "", "", ""] + h + [""])
