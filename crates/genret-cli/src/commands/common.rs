@@ -179,6 +179,15 @@ pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyho
     Ok(A::from_arg_matches(&matches)?)
 }
 
+/// Test helper: clap's own consistency checks, and a help text on every argument.
+#[cfg(test)]
+pub fn assert_every_argument_has_help(cmd: &clap::Command) {
+    cmd.clone().debug_assert();
+    for arg in cmd.get_arguments() {
+        assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -359,11 +359,7 @@ mod tests {
 
     #[test]
     fn every_argument_has_help_and_defaults_parse() {
-        let cmd = Cli::command();
-        cmd.clone().debug_assert();
-        for arg in cmd.get_arguments() {
-            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
-        }
+        super::super::common::assert_every_argument_has_help(&Cli::command());
         let cli = Cli::try_parse_from([
             "dense",
             "--model",

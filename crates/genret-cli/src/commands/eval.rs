@@ -234,11 +234,7 @@ mod tests {
 
     #[test]
     fn every_argument_has_help() {
-        let cmd = Cli::command();
-        cmd.clone().debug_assert();
-        for arg in cmd.get_arguments() {
-            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
-        }
+        super::super::common::assert_every_argument_has_help(&Cli::command());
     }
 
     #[test]
