@@ -173,11 +173,22 @@ pub struct ClusteringSection {
     /// Not in the paper: without it, raw dot-product logits favour the codes aligned with the
     /// mean state that all documents share, and a fresh decoder collapses onto one code.
     pub center_codebook: bool,
+    /// With `center_codebook`, remove the directions of every prefix group's mean state, not
+    /// only the corpus mean's. At step T > 1 the states of a prefix group share that group's
+    /// mean, which biases all of them towards the same codes; removing those directions lets
+    /// the argmax follow the clusters within each group.
+    pub project_prefix_means: bool,
 }
 
 impl Default for ClusteringSection {
     fn default() -> Self {
-        Self { balanced_init: true, kmeans_iters: 25, remove_prefix_mean: true, center_codebook: true }
+        Self {
+            balanced_init: true,
+            kmeans_iters: 25,
+            remove_prefix_mean: true,
+            center_codebook: true,
+            project_prefix_means: false,
+        }
     }
 }
 

@@ -9,12 +9,14 @@
 //! codebook starts from balanced k-means centroids, and training targets come from a
 //! Sinkhorn-Knopp balanced assignment rather than the plain argmax.
 //!
+//! * [`codebook`]: codebook rows from k-means centroids, for dot-product codes.
 //! * [`config`]: the TOML configuration, with corpus-dependent defaults.
 //! * [`signal`]: training queries: judged, pseudo, or made from the documents.
 //! * [`memory`]: cached encoder states for frozen encoders.
 //! * [`optim`]: AdamW whose state is checkpointed.
 //! * [`trainer`]: the progressive plan, checkpoints and resume.
 
+pub mod codebook;
 pub mod config;
 pub mod manifest;
 pub mod memory;

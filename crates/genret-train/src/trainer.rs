@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::{CollisionPolicy, TrainConfig, TrainMode};
+use crate::codebook;
 use crate::manifest::{self, Manifest};
 use crate::memory::{cache_path, StateCache, TextStates};
 use crate::optim::AdamW;
@@ -325,7 +326,7 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         genret_version: env!("CARGO_PKG_VERSION"),
         git_revision: manifest::GIT_REVISION,
         command: std::env::args().collect(),
-        started_at: manifest::now_rfc3339(),
+        started_at: genret_data::utc_now_rfc3339(),
         seed: cfg.seed,
         threads: tch::get_num_threads(),
         device: format!("{device:?}"),
@@ -336,8 +337,8 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         config: serde_json::to_value(&cfg)?,
         result: None,
     };
-    manifest::write_json_atomically(&run.manifest(), &manifest)?;
-    genret_data::run::write_atomically(&run.config(), |w| w.write_all(cfg.to_toml().as_bytes()))?;
+    genret_data::write_json_atomically(&run.manifest(), &manifest)?;
+    genret_data::write_atomically(&run.config(), |w| w.write_all(cfg.to_toml().as_bytes()))?;
 
     let metrics = OpenOptions::new().create(true).append(true).open(run.metrics()).with_context(|| format!("opening {}", run.metrics().display()))?;
     let mut trainer = Trainer {
@@ -376,7 +377,7 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     let mut manifest = manifest;
     let wall_secs = trainer.state.elapsed_secs;
     manifest.result = Some(serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }));
-    manifest::write_json_atomically(&trainer.run.manifest(), &manifest)?;
+    genret_data::write_json_atomically(&trainer.run.manifest(), &manifest)?;
     trainer.write_docids(inputs.corpus)?;
     // Held out, and documents the signal gave no query (e.g. qrels-only training): both are
     // added to the index afterwards as unseen documents.
@@ -738,13 +739,14 @@ impl Trainer<'_> {
         let result = km.fit(&data, n as usize, dim as usize)?;
         let mut centroids = Tensor::from_slice(&result.centroids).view([k as i64, dim]);
         if self.cfg.clustering.center_codebook {
-            // Every state shares the corpus mean; with raw dot-product logits, codes whose
-            // centroid leans towards that mean win for every document and the step collapses.
-            // Removing the mean direction from the rows makes argmax follow the clusters.
-            let mean = x.mean_dim([0i64].as_slice(), true, Kind::Double);
-            let r = &centroids - &mean;
-            let unit = &mean / mean.norm().clamp_min(1e-12);
-            centroids = &r - r.matmul(&unit.tr()).matmul(&unit);
+            // See the `codebook` module: shared mean directions make the argmax ignore the
+            // clusters.
+            let means = if self.cfg.clustering.project_prefix_means {
+                codebook::prefix_group_means(&states, &self.state.codes, step)
+            } else {
+                states.mean_dim([0i64].as_slice(), true, Kind::Double)
+            };
+            centroids = codebook::remove_directions(&centroids, &means);
         }
         let agreement = {
             let argmax = states.matmul(&centroids.tr()).argmax(-1, false);
@@ -908,7 +910,7 @@ impl Trainer<'_> {
     }
 
     fn write_docids(&self, corpus: &Corpus) -> Result<()> {
-        genret_data::run::write_atomically(&self.run.docids(), |w| {
+        genret_data::write_atomically(&self.run.docids(), |w| {
             for (i, &p) in self.train_docs.iter().enumerate() {
                 let codes: Vec<String> = self.state.codes[i].iter().map(u32::to_string).collect();
                 writeln!(w, "{}\t{}", corpus.documents()[p].id, codes.join("-"))?;
