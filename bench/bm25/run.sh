@@ -11,11 +11,10 @@
 #   THREADS        search and indexing threads (default: all cores)
 #   GENRET_BIN     use this `genret` binary instead of building target/release/genret
 set -euo pipefail
-
-ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
-SHARED=${GENRET_SHARED:-$ROOT/../shared}
+cd "$(dirname "$0")/../.."
+. bench/lib.sh
 DATA=$SHARED/data
-OUT=${BENCH_OUT:-$ROOT/target/bench/bm25}
+OUT=${BENCH_OUT:-$PWD/target/bench/bm25}
 THREADS=${THREADS:-0}
 VARIANTS=0
 [[ "${1:-}" == "--variants" ]] && VARIANTS=1
@@ -23,13 +22,7 @@ VARIANTS=0
 for ds in scifact msmarco-dl19-5k; do
   [[ -d "$DATA/$ds" ]] || { echo "missing $DATA/$ds (set GENRET_SHARED)" >&2; exit 1; }
 done
-
-if [[ -n "${GENRET_BIN:-}" ]]; then
-  BIN=$GENRET_BIN
-else
-  (cd "$ROOT" && cargo build -p genret-cli --release --quiet)
-  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/genret
-fi
+use_genret
 mkdir -p "$OUT"
 
 # Value of a number field in our own pretty-printed JSON (one `"key": value` per line).
@@ -38,7 +31,7 @@ jnum() { grep -m1 -F "\"$1\": " "$2" | sed -E 's/.*": ([-0-9.eE+]+|null),?$/\1/'
 # run NAME DATASET [extra genret bm25 flags...]: fresh index, run, metrics JSON in $OUT/NAME.json
 run() {
   local name=$1 ds=$2; shift 2
-  if ! "$BIN" --log warn bm25 --data "$DATA/$ds" --split test --k 1000 --threads "$THREADS" \
+  if ! "$GENRET" --log warn bm25 --data "$DATA/$ds" --split test --k 1000 --threads "$THREADS" \
     --index "$OUT/index/$name" --rebuild --out "$OUT/$name.trec" --metrics-out "$OUT/$name.json" \
     "$@" > "$OUT/$name.log" 2>&1; then
     cat "$OUT/$name.log" >&2

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
+use_genret
 
 THREADS="${THREADS:-2}"
 DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"

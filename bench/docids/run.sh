@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
+use_genret
 
 DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"
 ROWS="${ROWS:-genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn no-reconstruction one-sided-sinkhorn}"

@@ -13,13 +13,10 @@
 # in $OUT_DIR (default: a temporary folder, printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. scripts/env.sh
-export OMP_WAIT_POLICY=PASSIVE
+. bench/lib.sh
 
 THREADS="${THREADS:-2 1}"
 MEASUREMENTS="${MEASUREMENTS:-minilm-encode bert-train t5-encode t5-train}"
-SHARED="${GENRET_SHARED:-$(cd .. && pwd)/shared}"
-MODEL="${MODEL:-$SHARED/models/all-MiniLM-L6-v2}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d -t genret-bench-model.XXXXXX)}"
 mkdir -p "$OUT_DIR"
 PY="${PYTHON:-python}"

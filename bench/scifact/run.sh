@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
+use_genret
 
 OUT_DIR="${OUT_DIR:-runs/bench-scifact}"
 

@@ -352,7 +352,7 @@ fn staging_dir(dir: &Path) -> PathBuf {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    genret_data::run::write_atomically(path, |w| {
+    genret_data::write_atomically(path, |w| {
         serde_json::to_writer(w, value).map_err(std::io::Error::other)
     })?;
     Ok(())

@@ -28,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{check_matrix, ClusterError, Result};
 use crate::transport;
+use crate::vector::{dot, sq_dist};
 
 /// Configuration of a balanced k-means fit. Build with [`BalancedKMeans::new`] and adjust
 /// the public fields.
@@ -246,45 +247,6 @@ struct Points<'a> {
 
 fn row(m: &[f64], i: usize, dim: usize) -> &[f64] {
     &m[i * dim..(i + 1) * dim]
-}
-
-/// Dot product with independent partial sums, so the compiler can vectorise it.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
-/// Squared Euclidean distance, with independent partial sums like [`dot`].
-fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            let d = x[l] - y[l];
-            acc[l] += d * d;
-        }
-    }
-    acc.iter().sum::<f64>() + tail
 }
 
 /// Dot products of `x` with four centroids at once: each chunk of `x` is loaded once for

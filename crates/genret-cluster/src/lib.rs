@@ -23,6 +23,7 @@ pub mod error;
 pub mod kmeans;
 pub mod sinkhorn;
 mod transport;
+pub mod vector;
 
 pub use diversity::{diversity, DocidHealth, StepHealth};
 pub use error::{ClusterError, Result};

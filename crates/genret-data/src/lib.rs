@@ -20,6 +20,7 @@
 pub mod corpus;
 pub mod dataset;
 pub mod error;
+pub mod files;
 pub mod qrels;
 pub mod queries;
 pub mod run;
@@ -30,6 +31,7 @@ pub use dataset::{
     SplitData, BEIR_BASE_URL, KNOWN_DATASETS,
 };
 pub use error::{DataError, Location};
+pub use files::{utc_now_rfc3339, write_atomically, write_json_atomically};
 pub use qrels::{Qrels, QrelsFormat, UnknownRefs};
 pub use queries::{Queries, Query};
 pub use run::{Run, ScoredDoc};

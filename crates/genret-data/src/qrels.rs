@@ -210,7 +210,7 @@ impl Qrels {
     /// Writes TREC qrels (`qid 0 docid rel`) atomically.
     pub fn write_trec(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        crate::run::write_atomically(path, |w| {
+        crate::files::write_atomically(path, |w| {
             for (qid, docs) in &self.map {
                 check_token(path, "query id", qid)?;
                 for (docid, rel) in docs {
@@ -225,7 +225,7 @@ impl Qrels {
     /// Writes BEIR qrels (header and three tab-separated columns) atomically.
     pub fn write_beir(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        crate::run::write_atomically(path, |w| {
+        crate::files::write_atomically(path, |w| {
             writeln!(w, "query-id\tcorpus-id\tscore")?;
             for (qid, docs) in &self.map {
                 check_beir_token(path, "query id", qid)?;

@@ -20,6 +20,7 @@
 //! than `k` centroids (one, when all points are identical). It never returns an empty
 //! cluster.
 
+use genret_cluster::vector::sq_dist;
 use rand::Rng;
 
 /// The result of [`fit`]: `centroids.len() / dim` non-empty clusters.
@@ -36,28 +37,6 @@ impl Fit {
     pub fn k(&self, dim: usize) -> usize {
         self.centroids.len() / dim
     }
-}
-
-/// Squared Euclidean distance. Eight independent partial sums let the compiler vectorise
-/// the loop (a single running `f32` sum cannot be reordered); the result is still a fixed
-/// function of the inputs.
-#[inline]
-pub(crate) fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Index and squared distance of the centroid nearest to `x` (lowest index on ties).
@@ -232,14 +211,6 @@ mod tests {
         let fit = fit(&data, 2, &idx, 5, 10, &mut ChaCha8Rng::seed_from_u64(0));
         assert_eq!(fit.k(2), 1);
         assert!(fit.labels.iter().all(|&l| l == 0));
-    }
-
-    #[test]
-    fn sq_dist_matches_the_definition() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|i| (i * i) as f32 * 0.1).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
-        assert!((sq_dist(&a, &b) - naive).abs() <= 1e-4 * naive);
     }
 
     #[test]

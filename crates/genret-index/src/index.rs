@@ -103,7 +103,7 @@ impl IndexConfig {
             model_spec: model_spec.to_string(),
             docid_scheme: "genret".to_string(),
             docid_steps: model.num_steps() as usize,
-            created_at: utc_now_rfc3339(),
+            created_at: genret_data::utc_now_rfc3339(),
         }
     }
 
@@ -669,7 +669,7 @@ impl Index {
             .zip(&codes)
             .map(|(d, z)| (d.clone(), z.clone(), Origin::Added))
             .collect();
-        let now = utc_now_rfc3339();
+        let now = genret_data::utc_now_rfc3339();
         let state = scheme.as_ref().map(serde_json::to_string).transpose()?;
         let mut meta = vec![("last_added_at", now.as_str())];
         if let Some(state) = &state {
@@ -773,35 +773,6 @@ fn sync_dir(dir: &Path) {
     if let Ok(f) = std::fs::File::open(dir) {
         let _ = f.sync_all();
     }
-}
-
-/// The current time as RFC 3339 UTC, e.g. `2026-01-31T12:00:00Z`.
-pub fn utc_now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format_rfc3339(secs)
-}
-
-fn format_rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -1052,12 +1023,5 @@ mod tests {
             err.contains("store.sqlite") && err.contains("missing"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(format_rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
     }
 }

@@ -9,7 +9,6 @@
 //! with `--metrics-out`, written with the metrics as JSON.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use genret_data::{Dataset, Run};
 use genret_eval::{evaluate, EvalOptions, Evaluation, Metric};
 use serde_json::json;
 
-use super::common::{ms, quantile, write_json, DataArgs, Outcome};
+use super::common::{metrics_path, print_table, write_json, DataArgs, Latency, Outcome};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -49,7 +48,7 @@ pub struct Args {
     /// Documents retrieved per query.
     #[arg(long, default_value_t = 1000)]
     pub k: usize,
-    /// Write metrics, timings and settings as JSON to this file.
+    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
     #[arg(long, value_name = "OUT.json")]
     pub metrics_out: Option<PathBuf>,
     /// Measures to report (genret eval's syntax).
@@ -210,10 +209,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let results = index.search_batch_timed(&texts, args.k, threads)?;
     let search_wall = start.elapsed();
-    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
-    latencies.sort();
-    let mean_latency = latencies.iter().sum::<Duration>() / latencies.len() as u32;
-    let (p50, p99) = (quantile(&latencies, 0.5), quantile(&latencies, 0.99));
+    let latency = Latency::of(results.iter().map(|(_, d)| *d).collect());
 
     let mut run = Run::new();
     let mut empty = 0usize;
@@ -238,25 +234,20 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     };
     eprintln!(
         "index: {} documents ({build_note}) at {}\nsearch: {} queries, top {}, {} threads: {:.3} s wall, \
-         per query mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms\nrun: {}",
+         per query {}\nrun: {}",
         index.num_docs(),
         index_dir.display(),
         judged.len(),
         args.k,
         threads,
         search_wall.as_secs_f64(),
-        ms(mean_latency),
-        ms(p50),
-        ms(p99),
+        latency.describe(),
         args.out.display()
     );
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write!(out, "{}", evaluation.table())?;
-    out.flush()?;
+    print_table(&evaluation)?;
 
     let index_bytes = super::common::dir_bytes(&index_dir)?;
-    let report = json!({
+    let mut report = json!({
         "dataset": dataset.name,
         "split": args.split,
         "k": args.k,
@@ -275,18 +266,15 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
             "index_s": index_seconds,
             "search_threads": threads,
             "search_wall_s": search_wall.as_secs_f64(),
-            "query_mean_ms": ms(mean_latency),
-            "query_p50_ms": ms(p50),
-            "query_p99_ms": ms(p99),
-            "query_max_ms": ms(latencies.last().copied().unwrap_or_default()),
         },
         "index_dir": index_dir,
         "index_bytes": index_bytes,
         "run": args.out,
     });
-    if let Some(path) = &args.metrics_out {
-        write_json(path, &report)?;
-    }
+    latency.add_to(&mut report["timings"], "query");
+    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    write_json(&metrics_path, &report)?;
+    tracing::info!("wrote {}", metrics_path.display());
     Ok(Outcome { evaluation, report, groups: None })
 }
 

@@ -31,17 +31,25 @@ impl DataArgs {
     }
 }
 
-/// `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when libtorch sees one).
+/// `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when libtorch sees one). Naming a GPU that
+/// libtorch cannot use is an error here rather than a crash at the first tensor.
 pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
-    Ok(match s {
-        "auto" => tch::Device::cuda_if_available(),
-        "cpu" => tch::Device::Cpu,
+    let device = match s {
+        "auto" => return Ok(tch::Device::cuda_if_available()),
+        "cpu" => return Ok(tch::Device::Cpu),
         "cuda" => tch::Device::Cuda(0),
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
             Some(n) => tch::Device::Cuda(n),
             None => anyhow::bail!("unknown device `{other}` (cpu, cuda, cuda:N, auto)"),
         },
-    })
+    };
+    let visible = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
+    match device {
+        tch::Device::Cuda(n) if n < visible => Ok(device),
+        _ => anyhow::bail!(
+            "--device {s}: libtorch sees {visible} usable CUDA device(s) (is genret built with the `cuda` feature?)"
+        ),
+    }
 }
 
 /// The judged queries of `split` and their judgements, checked against the documents a system
@@ -86,15 +94,73 @@ pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
     sorted[rank - 1]
 }
 
-/// Writes a JSON report atomically (pretty, newline-terminated).
-pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    use anyhow::Context;
+/// Mean, median, 99th percentile and maximum of measured times (per query or per batch), as
+/// every retrieval command reports them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    pub mean: std::time::Duration,
+    pub p50: std::time::Duration,
+    pub p99: std::time::Duration,
+    pub max: std::time::Duration,
+}
+
+impl Latency {
+    pub fn of(mut times: Vec<std::time::Duration>) -> Self {
+        times.sort();
+        let mean = times.iter().sum::<std::time::Duration>() / times.len().max(1) as u32;
+        Self {
+            mean,
+            p50: quantile(&times, 0.5),
+            p99: quantile(&times, 0.99),
+            max: times.last().copied().unwrap_or_default(),
+        }
+    }
+
+    /// `mean 1.20 ms, p50 1.10 ms, p99 3.40 ms`, for the summary on standard error.
+    pub fn describe(&self) -> String {
+        format!("mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms", ms(self.mean), ms(self.p50), ms(self.p99))
+    }
+
+    /// Adds `{what}_mean_ms`, `{what}_p50_ms`, `{what}_p99_ms` and `{what}_max_ms` to a JSON
+    /// object (the `timings` of a report).
+    pub fn add_to(&self, timings: &mut serde_json::Value, what: &str) {
+        if let Some(map) = timings.as_object_mut() {
+            for (name, d) in [("mean", self.mean), ("p50", self.p50), ("p99", self.p99), ("max", self.max)] {
+                map.insert(format!("{what}_{name}_ms"), ms(d).into());
+            }
+        }
+    }
+}
+
+/// libtorch's intra-op thread count after applying `--threads` (0 leaves libtorch's default,
+/// one per core).
+pub fn set_torch_threads(threads: usize) -> usize {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    tch::get_num_threads().max(1) as usize
+}
+
+/// Where a retrieval command's JSON report goes: `--metrics-out`, else next to the run
+/// (`run.trec` -> `run.metrics.json`).
+pub fn metrics_path(out: &std::path::Path, metrics_out: Option<&std::path::Path>) -> std::path::PathBuf {
+    metrics_out.map_or_else(|| out.with_extension("metrics.json"), std::path::Path::to_path_buf)
+}
+
+/// Prints an evaluation's table of means on standard output.
+pub fn print_table(evaluation: &genret_eval::Evaluation) -> anyhow::Result<()> {
     use std::io::Write;
-    genret_data::run::write_atomically(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("writing {}", path.display()))
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{}", evaluation.table())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes a JSON report atomically (pretty, newline-terminated).
+pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    genret_data::write_json_atomically(path, value).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Total size in bytes of the files under `dir` (recursively).
@@ -179,6 +245,15 @@ pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyho
     Ok(A::from_arg_matches(&matches)?)
 }
 
+/// Test helper: a command line made of one subcommand's arguments
+/// (`type Cli = TestCli<Args>;`, then `Cli::try_parse_from(argv)` and `Cli::command()`).
+#[cfg(test)]
+#[derive(clap::Parser, Debug)]
+pub struct TestCli<A: clap::Args> {
+    #[command(flatten)]
+    pub args: A,
+}
+
 /// Test helper: clap's own consistency checks, and a help text on every argument.
 #[cfg(test)]
 pub fn assert_every_argument_has_help(cmd: &clap::Command) {
@@ -194,11 +269,42 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn devices_parse_and_missing_gpus_are_refused() {
+        assert_eq!(parse_device("cpu").unwrap(), tch::Device::Cpu);
+        assert!(parse_device("gpu").unwrap_err().to_string().contains("unknown device"));
+        if !tch::Cuda::is_available() {
+            assert_eq!(parse_device("auto").unwrap(), tch::Device::Cpu);
+            let err = parse_device("cuda:1").unwrap_err().to_string();
+            assert!(err.contains("--device cuda:1") && err.contains("0 usable"), "{err}");
+        }
+    }
+
+    #[test]
     fn quantiles_use_nearest_rank() {
         let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
         assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
         assert_eq!(quantile(&d[..1], 0.99), Duration::from_millis(1));
         assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn latency_summary_and_report_keys() {
+        let lat = Latency::of((1..=4).rev().map(Duration::from_millis).collect());
+        assert_eq!(lat.mean, Duration::from_micros(2500));
+        assert_eq!((lat.p50, lat.p99, lat.max), (Duration::from_millis(2), Duration::from_millis(4), Duration::from_millis(4)));
+        let mut timings = serde_json::json!({ "wall_s": 1.0 });
+        lat.add_to(&mut timings, "query");
+        assert_eq!(timings["query_p50_ms"], 2.0);
+        assert_eq!(timings["query_mean_ms"], 2.5);
+        assert_eq!(timings["wall_s"], 1.0);
+        assert_eq!(Latency::of(Vec::new()).mean, Duration::ZERO);
+    }
+
+    #[test]
+    fn metrics_go_next_to_the_run_unless_named() {
+        use std::path::Path;
+        assert_eq!(metrics_path(Path::new("a/run.trec"), None), Path::new("a/run.metrics.json"));
+        assert_eq!(metrics_path(Path::new("a/run.trec"), Some(Path::new("m.json"))), Path::new("m.json"));
     }
 }

@@ -11,9 +11,8 @@
 //! Query latency is measured per query, one at a time as a live service would see them:
 //! tokenisation, encoding and the exact search over the whole index.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use genret_data::{Run, ScoredDoc};
@@ -21,10 +20,9 @@ use genret_dense::{encode_queries, BuildOptions, DenseIndex, Fingerprint};
 use genret_eval::{evaluate, EvalOptions, Metric};
 use genret_model::checkpoint::Checkpoint;
 use genret_model::embed::Embedder;
-use genret_model::tch;
 use serde_json::json;
 
-use super::common::{ms, quantile, write_json, DataArgs, Outcome};
+use super::common::{metrics_path, parse_device, print_table, set_torch_threads, write_json, DataArgs, Latency, Outcome};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -62,9 +60,9 @@ pub struct Args {
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Where to compute: `auto` takes a CUDA GPU when one is usable.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when one is visible).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
     /// Measures to report (genret eval's syntax).
     #[arg(
         long,
@@ -73,7 +71,7 @@ pub struct Args {
         default_value = "nDCG@10,R@1,R@10,R@100,MRR@10"
     )]
     pub metrics: String,
-    /// Write metrics, timings and settings as JSON here (default: the run's path + `.json`).
+    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
     #[arg(long, value_name = "OUT.json")]
     pub metrics_out: Option<PathBuf>,
     /// Folder of the embeddings cache (default: `$GENRET_HOME/dense`).
@@ -88,33 +86,6 @@ pub struct Args {
     /// Tag in the run file's last column.
     #[arg(long, default_value = "genret-dense")]
     pub tag: String,
-}
-
-/// `--device`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
-}
-
-impl DeviceArg {
-    pub fn device(self) -> anyhow::Result<tch::Device> {
-        match self {
-            DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
-            DeviceArg::Cpu => Ok(tch::Device::Cpu),
-            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
-            DeviceArg::Cuda => anyhow::bail!("--device cuda: no usable CUDA device (or genret was built without the `cuda` feature)"),
-        }
-    }
-}
-
-/// Sets libtorch's intra-op thread count (0 leaves libtorch's default).
-pub fn set_threads(threads: usize) -> usize {
-    if threads > 0 {
-        tch::set_num_threads(threads as i32);
-    }
-    tch::get_num_threads().max(1) as usize
 }
 
 /// A file-name-safe version of a dataset or model name.
@@ -152,8 +123,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k >= 1, "--k must be at least 1");
     anyhow::ensure!(args.max_len >= 2, "--max-len must be at least 2");
     anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
-    let threads = set_threads(args.threads);
-    let device = args.device.device()?;
+    let threads = set_torch_threads(args.threads);
+    let device = parse_device(&args.device)?;
 
     // 1. Data: corpus, judged queries, judgements.
     let dataset = args.data.open()?;
@@ -276,9 +247,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         run.insert(query.id.clone(), docs);
     }
     let search_wall = search_start.elapsed();
-    latencies.sort();
-    let mean_latency = latencies.iter().sum::<Duration>() / latencies.len().max(1) as u32;
-    let (p50, p99) = (quantile(&latencies, 0.5), quantile(&latencies, 0.99));
+    let latency = Latency::of(latencies);
     run.write_trec(&args.out, &args.tag)
         .with_context(|| format!("writing {}", args.out.display()))?;
 
@@ -291,7 +260,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     };
     eprintln!(
         "index: {} documents x {} dims ({encode_note}){}\nsearch: {} queries, top {}, {threads} threads, {}: \
-         {:.3} s wall, per query (encode + search) mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms\nrun: {}",
+         {:.3} s wall, per query (encode + search) {}\nrun: {}",
         index.len(),
         index.dim(),
         cache_path.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default(),
@@ -299,22 +268,13 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         args.k,
         if device.is_cuda() { "cuda" } else { "cpu" },
         search_wall.as_secs_f64(),
-        ms(mean_latency),
-        ms(p50),
-        ms(p99),
+        latency.describe(),
         args.out.display()
     );
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write!(out, "{}", evaluation.table())?;
-    out.flush()?;
+    print_table(&evaluation)?;
 
-    let metrics_path = args.metrics_out.clone().unwrap_or_else(|| {
-        let mut p = args.out.clone().into_os_string();
-        p.push(".json");
-        PathBuf::from(p)
-    });
-    let report = json!({
+    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    let mut report = json!({
         "dataset": dataset.name,
         "split": args.split,
         "model": args.model,
@@ -334,13 +294,11 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
             "encode_s": encode_time.map(|t| t.as_secs_f64()),
             "docs_per_s": docs_per_s,
             "search_wall_s": search_wall.as_secs_f64(),
-            "query_mean_ms": ms(mean_latency),
-            "query_p50_ms": ms(p50),
-            "query_p99_ms": ms(p99),
         },
         "cache": cache_path,
         "run": args.out,
     });
+    latency.add_to(&mut report["timings"], "query");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
     Ok(Outcome { evaluation, report, groups: None })
@@ -351,11 +309,7 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
+    type Cli = super::super::common::TestCli<Args>;
 
     #[test]
     fn every_argument_has_help_and_defaults_parse() {

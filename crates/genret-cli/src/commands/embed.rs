@@ -16,7 +16,7 @@ use genret_model::embed::Embedder;
 use genret_model::tch;
 use serde_json::json;
 
-use super::dense::{set_threads, DeviceArg};
+use super::common::{parse_device, set_torch_threads};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -45,9 +45,9 @@ pub struct Args {
     /// libtorch intra-op threads (0: libtorch's default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Where to compute: `auto` takes a CUDA GPU when one is usable.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when one is visible).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
     /// The texts to embed.
     #[arg(required = true, value_name = "TEXT")]
     pub texts: Vec<String>,
@@ -85,8 +85,8 @@ pub fn st_normalizes(dir: &Path) -> anyhow::Result<bool> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.max_len >= 2, "--max-len must be at least 2");
-    set_threads(args.threads);
-    let device = args.device.device()?;
+    set_torch_threads(args.threads);
+    let device = parse_device(&args.device)?;
     let ckpt = Checkpoint::resolve(&args.model)?;
     let normalize = match args.normalize {
         Normalize::Yes => true,

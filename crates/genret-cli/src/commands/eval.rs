@@ -5,7 +5,7 @@
 //! in the `genret-eval` crate.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use genret_data::{Qrels, Run};
@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     out.flush()?;
 
     if let Some(path) = &args.json {
-        write_json(path, &args, &evaluation)?;
+        super::common::write_json(path, &report(&args, &evaluation)?)?;
         tracing::info!("wrote {}", path.display());
     }
     Ok(())
@@ -179,7 +179,8 @@ fn report_coverage(evaluation: &Evaluation, qrels: &Qrels, run: &Run) {
     }
 }
 
-fn write_json(path: &Path, args: &Args, evaluation: &Evaluation) -> anyhow::Result<()> {
+/// The evaluation as JSON, with the inputs it came from (per-query values only when asked).
+fn report(args: &Args, evaluation: &Evaluation) -> anyhow::Result<serde_json::Value> {
     let mut value = serde_json::to_value(evaluation)?;
     let object = value
         .as_object_mut()
@@ -189,12 +190,7 @@ fn write_json(path: &Path, args: &Args, evaluation: &Evaluation) -> anyhow::Resu
     }
     object.insert("run".into(), args.run.display().to_string().into());
     object.insert("qrels".into(), args.qrels.display().to_string().into());
-    genret_data::run::write_atomically(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, &value)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -202,14 +198,10 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
+    type Cli = super::super::common::TestCli<Args>;
 
     fn fixtures() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../genret-eval/tests/fixtures")
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../genret-eval/tests/fixtures")
     }
 
     fn scratch(name: &str) -> PathBuf {

@@ -150,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let (table, summary) = render(&args, &trained, &rows, generalisation.as_ref());
     println!("{table}");
-    genret_data::run::write_atomically(&out.join("quickstart.md"), |w| w.write_all(table.as_bytes()))?;
+    genret_data::write_atomically(&out.join("quickstart.md"), |w| w.write_all(table.as_bytes()))?;
     write_json(&out.join("quickstart.json"), &summary)?;
     eprintln!("wrote {} and {}", out.join("quickstart.md").display(), out.join("quickstart.json").display());
     Ok(())

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,7 +18,7 @@ use genret_eval::{evaluate, EvalOptions, Metric};
 use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
-use super::common::{classify_queries, ms, quantile, write_json, DataArgs, Outcome, QueryGroup};
+use super::common::{classify_queries, metrics_path, write_json, DataArgs, Latency, Outcome, QueryGroup};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -67,17 +67,12 @@ pub struct Args {
         default_value = "R@1,R@10,R@100,MRR@10,MRR@100,nDCG@10"
     )]
     pub metrics: String,
-    /// Metrics JSON file (default: next to the run, `.metrics.json`).
+    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
     #[arg(long, value_name = "OUT.json")]
     pub metrics_out: Option<PathBuf>,
     /// Tag in the run file's last column.
     #[arg(long, default_value = "genret")]
     pub tag: String,
-}
-
-/// Where the metrics go by default: `run.trec` -> `run.metrics.json`.
-fn default_metrics_path(out: &Path) -> PathBuf {
-    out.with_extension("metrics.json")
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -125,8 +120,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     })?;
     let wall = start.elapsed();
     bar.finish_and_clear();
-    batch_times.sort();
-    query_times.sort();
+    let (query_latency, batch_latency) = (Latency::of(query_times), Latency::of(batch_times));
 
     let mut run = Run::new();
     for (query, hits) in judged.iter().zip(results) {
@@ -143,12 +137,10 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("writing {}", args.out.display()))?;
 
     let evaluation = evaluate(&qrels, &run, &metrics, &EvalOptions::default())?;
-    let (q50, q99) = (quantile(&query_times, 0.5), quantile(&query_times, 0.99));
-    let (b50, b99) = (quantile(&batch_times, 0.5), quantile(&batch_times, 0.99));
     eprintln!(
         "index: {} documents, {} docids at {} ({:?})\n\
          search: {} queries, beam {}, depth {}, batches of {}: {:.3} s wall\n\
-         latency per query: p50 {:.2} ms, p99 {:.2} ms; per batch: p50 {:.2} ms, p99 {:.2} ms\n\
+         latency per query: {}; per batch: {}\n\
          run: {}",
         index.num_docs(),
         index.trie().num_docids(),
@@ -159,10 +151,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         args.depth,
         args.batch_size,
         wall.as_secs_f64(),
-        ms(q50),
-        ms(q99),
-        ms(b50),
-        ms(b99),
+        query_latency.describe(),
+        batch_latency.describe(),
         args.out.display()
     );
     let stdout = std::io::stdout();
@@ -190,11 +180,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 
     let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?
         .saturating_sub(std::fs::metadata(args.index.join(genret_index::WEIGHTS_FILE)).map_or(0, |m| m.len()));
-    let metrics_path = args
-        .metrics_out
-        .clone()
-        .unwrap_or_else(|| default_metrics_path(&args.out));
-    let report = json!({
+    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    let mut report = json!({
         "dataset": dataset.name,
         "split": args.split,
         "index": args.index,
@@ -210,15 +197,12 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
         "timings": {
             "search_wall_s": wall.as_secs_f64(),
-            "query_p50_ms": ms(q50),
-            "query_p99_ms": ms(q99),
-            "batch_p50_ms": ms(b50),
-            "batch_p99_ms": ms(b99),
-            "batch_max_ms": ms(batch_times.last().copied().unwrap_or_default()),
         },
         "run": args.out,
         "seen_unseen": groups,
     });
+    query_latency.add_to(&mut report["timings"], "query");
+    batch_latency.add_to(&mut report["timings"], "batch");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
     Ok(Outcome { evaluation, report, groups: class })
@@ -229,11 +213,7 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
+    type Cli = super::super::common::TestCli<Args>;
 
     #[test]
     fn queries_are_split_by_the_origin_of_their_relevant_documents() {
@@ -332,13 +312,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no `dev` split"), "{err}");
-    }
-
-    #[test]
-    fn metrics_go_next_to_the_run() {
-        assert_eq!(
-            default_metrics_path(Path::new("a/run.trec")),
-            Path::new("a/run.metrics.json")
-        );
     }
 }

@@ -177,11 +177,7 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
+    type Cli = super::super::common::TestCli<Args>;
 
     #[test]
     fn every_argument_has_help() {
