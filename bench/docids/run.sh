@@ -10,11 +10,14 @@
 #   DATASETS=scifact ROWS="genret hkmeans rq" bench/docids/run.sh
 #   GENRET_BIN=target/debug/genret bench/docids/run.sh     # use a built binary
 #   TABLE_ONLY=1 bench/docids/run.sh                       # only print the table of what ran
+#   RERUN_SEARCH=1 bench/docids/run.sh                     # search the trained rows again
 #
 # Rows: genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn
 #       no-reconstruction one-sided-sinkhorn, and the training-signal rows signal-qrels (judged
 #       training queries only; documents without one are added as unseen) and signal-fallback
 #       (queries made from the documents only). A finished row is reused (delete it to redo).
+#       Row prefix-means: GenRet with clustering.project_prefix_means (see crates/genret-train/
+#       src/codebook.rs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
@@ -30,19 +33,14 @@ row_scheme() {
     case "$1" in atomic|naive|hkmeans|rq) echo "$1" ;; *) echo genret ;; esac
 }
 
-for ds in $DATASETS; do
-    [ -n "${TABLE_ONLY:-}" ] && break
-    for row in $ROWS; do
-        dir="$OUT_DIR/$ds/$row"
-        if [ -f "$dir/run.metrics.json" ]; then
-            echo "== $ds / $row: reusing $dir" >&2
-            continue
-        fi
-        echo "== $ds / $row" >&2
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        # The preset plus the row's switch (TOML tables may not repeat, so merge them).
-        python - "$row" > "$dir.toml" <<'PY'
+# train_row DATASET ROW DIR: writes the row's configuration and trains it into DIR.
+train_row() {
+    local ds=$1 row=$2 dir=$3
+    echo "== $ds / $row" >&2
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # The preset plus the row's switch (TOML tables may not repeat, so merge them).
+    python - "$row" > "$dir.toml" <<'PY'
 import sys, tomllib
 row = sys.argv[1]
 with open("bench/docids/preset.toml", "rb") as f:
@@ -55,6 +53,7 @@ switch = {
     "no-reconstruction": ("losses", "reconstruction", 0.0),
     "signal-qrels": ("signal", "sources", ["qrels"]),
     "signal-fallback": ("signal", "sources", ["fallback"]),
+    "prefix-means": ("clustering", "project_prefix_means", True),
 }.get(row)
 if switch:
     cfg.setdefault(switch[0], {})[switch[1]] = switch[2]
@@ -68,9 +67,23 @@ for table, values in cfg.items():
         print(f"{k} = {v}")
     print()
 PY
-        "$GENRET" train --data "$SHARED/data/$ds" --model "$MODEL" --out "$dir" --config "$dir.toml" \
-            --docids "$(row_scheme "$row")" --holdout-docs "$HOLDOUT" --device cpu > "$dir.train.log" 2>&1 \
-            || { echo "training failed: $dir.train.log" >&2; tail -5 "$dir.train.log" >&2; continue; }
+    "$GENRET" train --data "$SHARED/data/$ds" --model "$MODEL" --out "$dir" --config "$dir.toml" \
+        --docids "$(row_scheme "$row")" --holdout-docs "$HOLDOUT" --device cpu > "$dir.train.log" 2>&1 \
+        || { echo "training failed: $dir.train.log" >&2; tail -5 "$dir.train.log" >&2; return 1; }
+}
+
+for ds in $DATASETS; do
+    [ -n "${TABLE_ONLY:-}" ] && break
+    for row in $ROWS; do
+        dir="$OUT_DIR/$ds/$row"
+        if [ -n "${RERUN_SEARCH:-}" ] && [ -d "$dir/index" ]; then
+            echo "== $ds / $row: searching again" >&2
+        elif [ -f "$dir/run.metrics.json" ]; then
+            echo "== $ds / $row: reusing $dir" >&2
+            continue
+        else
+            train_row "$ds" "$row" "$dir" || continue
+        fi
         "$GENRET" run --index "$dir/index" --data "$SHARED/data/$ds" --split test --beam 100 --depth 100 \
             --device cpu --out "$dir/run.trec" --metrics-out "$dir/run.metrics.json.tmp" > "$dir.run.log" 2>&1 \
             && mv "$dir/run.metrics.json.tmp" "$dir/run.metrics.json"
@@ -82,8 +95,8 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), 
 python - "$OUT_DIR" "$DATASETS" "$ROWS" <<'PY'
 import json, os, sys
 out, datasets, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-cols = ["dataset", "row", "nDCG@10", "R@1", "R@10", "MRR@10", "seen nDCG@10", "unseen nDCG@10",
-        "d (step 1)", "distinct docids", "largest group", "train s"]
+cols = ["dataset", "row", "nDCG@10", "R@1", "R@10", "MRR@10", "seen nDCG@10 (q)", "unseen nDCG@10 (q)",
+        "seen R@100 (j)", "unseen R@100 (j)", "d (step 1)", "distinct docids", "largest group", "train s"]
 table = []
 for ds in datasets:
     for row in rows:
@@ -118,15 +131,18 @@ for ds in datasets:
                     why = "stopped: " + last[-1].split(": ", 2)[-1][:60]
             h = [f"{health['steps'][0]['diversity']:.3f}", f"{health['distinct_docids']}/{health['n_docs']}",
                  str(health["largest_collision_group"])] if health else ["", "", ""]
-            table.append([ds, row, why, "", "", "", "", ""] + h + [""])
+            table.append([ds, row, why, "", "", "", "", "", "", ""] + h + [""])
             continue
         m = run["metrics"]
         groups = run.get("seen_unseen") or {}
         g = lambda name: groups.get(name, {}).get("metrics", {}).get("nDCG@10")
         fmt = lambda v: "-" if v is None else f"{v:.4f}"
         groups_n = {k: groups.get(k, {}).get("num_queries") for k in ("seen", "unseen")}
+        judged = run.get("seen_unseen_judgements") or {}
+        j = lambda name: judged.get(name, {}).get("metrics", {}).get("R@100")
         table.append([ds, row, fmt(m.get("nDCG@10")), fmt(m.get("R@1")), fmt(m.get("R@10")), fmt(m.get("MRR@10")),
                       f"{fmt(g('seen'))} ({groups_n['seen']})", f"{fmt(g('unseen'))} ({groups_n['unseen']})",
+                      fmt(j("seen")), fmt(j("unseen")),
                       f"{health['steps'][0]['diversity']:.3f}", f"{health['distinct_docids']}/{health['n_docs']}",
                       str(health["largest_collision_group"]), f"{manifest['result']['wall_secs']:.0f}"])
 w = [max(len(x[i]) for x in [cols] + table) for i in range(len(cols))]

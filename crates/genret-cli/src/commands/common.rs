@@ -238,6 +238,30 @@ pub fn classify_queries(
     out
 }
 
+/// The judgements of the documents of one origin, for the queries with at least one relevant
+/// document of that origin. Evaluating a run against them measures how well the system finds
+/// those documents; on collections with many relevant documents per query (TREC DL), where
+/// nearly every query has relevant documents of both origins, this is the seen/unseen split
+/// that still says something.
+pub fn judgements_of(
+    qrels: &genret_data::Qrels,
+    origins: &std::collections::HashMap<String, genret_index::Origin>,
+    origin: genret_index::Origin,
+) -> genret_data::Qrels {
+    let mut out = genret_data::Qrels::default();
+    for (qid, judged) in qrels.iter() {
+        if !judged.iter().any(|(d, &rel)| rel > 0 && origins.get(d) == Some(&origin)) {
+            continue;
+        }
+        for (d, &rel) in judged {
+            if origins.get(d) == Some(&origin) {
+                out.insert(qid, d, rel);
+            }
+        }
+    }
+    out
+}
+
 /// Builds a subcommand's arguments from an argument list, exactly as the command line would.
 pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyhow::Result<A> {
     let cmd = A::augment_args(clap::Command::new("genret"));
@@ -277,6 +301,29 @@ mod tests {
             let err = parse_device("cuda:1").unwrap_err().to_string();
             assert!(err.contains("--device cuda:1") && err.contains("0 usable"), "{err}");
         }
+    }
+
+    #[test]
+    fn judgements_are_split_by_document_origin() {
+        use genret_index::Origin;
+        let mut qrels = genret_data::Qrels::default();
+        qrels.insert("q1", "a", 2);
+        qrels.insert("q1", "b", 1);
+        qrels.insert("q1", "c", 0);
+        qrels.insert("q2", "a", 1);
+        qrels.insert("q2", "c", 0); // only a non-relevant added document
+        qrels.insert("q3", "z", 1); // not in the index
+        let origins: std::collections::HashMap<String, Origin> =
+            [("a", Origin::Train), ("b", Origin::Added), ("c", Origin::Added)]
+                .into_iter()
+                .map(|(d, o)| (d.to_string(), o))
+                .collect();
+        let seen = judgements_of(&qrels, &origins, Origin::Train);
+        assert_eq!(seen.query_ids().cloned().collect::<Vec<_>>(), ["q1", "q2"]);
+        assert_eq!(seen.num_judgements(), 2);
+        let unseen = judgements_of(&qrels, &origins, Origin::Added);
+        assert_eq!(unseen.query_ids().cloned().collect::<Vec<_>>(), ["q1"]);
+        assert_eq!(unseen.query("q1").unwrap().len(), 2, "b (relevant) and c (judged 0)");
     }
 
     #[test]

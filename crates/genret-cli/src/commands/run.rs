@@ -18,7 +18,7 @@ use genret_eval::{evaluate, EvalOptions, Metric};
 use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
-use super::common::{classify_queries, metrics_path, write_json, DataArgs, Latency, Outcome, QueryGroup};
+use super::common::{classify_queries, judgements_of, metrics_path, write_json, DataArgs, Latency, Outcome, QueryGroup};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -176,6 +176,22 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     } else {
         None
     };
+    // The same split by judgements: how well the system finds trained and added documents.
+    let judgement_groups = if class.is_some() {
+        let mut groups = serde_json::Map::new();
+        for (name, origin) in [("seen", Origin::Train), ("unseen", Origin::Added)] {
+            let sub_qrels = judgements_of(&qrels, &origins, origin);
+            let sub = evaluate(&sub_qrels, &run, &metrics, &EvalOptions::default())?;
+            writeln!(out, "\n{name} documents' judgements only ({} queries with a relevant one)", sub.num_queries)?;
+            if sub.num_queries > 0 {
+                write!(out, "{}", sub.table())?;
+            }
+            groups.insert(name.into(), json!({ "num_queries": sub.num_queries, "metrics": sub.mean }));
+        }
+        Some(serde_json::Value::Object(groups))
+    } else {
+        None
+    };
     out.flush()?;
 
     let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?
@@ -200,6 +216,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         },
         "run": args.out,
         "seen_unseen": groups,
+        "seen_unseen_judgements": judgement_groups,
     });
     query_latency.add_to(&mut report["timings"], "query");
     batch_latency.add_to(&mut report["timings"], "batch");
