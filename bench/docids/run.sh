@@ -17,7 +17,8 @@
 #       training queries only; documents without one are added as unseen) and signal-fallback
 #       (queries made from the documents only). A finished row is reused (delete it to redo).
 #       Row prefix-means: GenRet with clustering.project_prefix_means (see crates/genret-train/
-#       src/codebook.rs).
+#       src/codebook.rs); row equal-norms: with clustering.equal_norm_rows. Row genret-default: GenRet with the default schedule (two main epochs
+#       per step, documents up to 256 tokens) instead of the preset.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
@@ -54,7 +55,10 @@ switch = {
     "signal-qrels": ("signal", "sources", ["qrels"]),
     "signal-fallback": ("signal", "sources", ["fallback"]),
     "prefix-means": ("clustering", "project_prefix_means", True),
+    "equal-norms": ("clustering", "equal_norm_rows", True),
 }.get(row)
+if row == "genret-default":
+    cfg = {}  # genret's default schedule, not the shorter preset
 if switch:
     cfg.setdefault(switch[0], {})[switch[1]] = switch[2]
 for table, values in cfg.items():

@@ -178,6 +178,9 @@ pub struct ClusteringSection {
     /// mean, which biases all of them towards the same codes; removing those directions lets
     /// the argmax follow the clusters within each group.
     pub project_prefix_means: bool,
+    /// Rescale the initial codebook rows to one common norm, so that a code is chosen for its
+    /// direction and short rows are not left unused (see the `codebook` module).
+    pub equal_norm_rows: bool,
 }
 
 impl Default for ClusteringSection {
@@ -188,6 +191,7 @@ impl Default for ClusteringSection {
             remove_prefix_mean: true,
             center_codebook: true,
             project_prefix_means: false,
+            equal_norm_rows: false,
         }
     }
 }

@@ -748,6 +748,9 @@ impl Trainer<'_> {
             };
             centroids = codebook::remove_directions(&centroids, &means);
         }
+        if self.cfg.clustering.equal_norm_rows {
+            centroids = codebook::equalize_norms(&centroids);
+        }
         let agreement = {
             let argmax = states.matmul(&centroids.tr()).argmax(-1, false);
             let clusters = Tensor::from_slice(&result.assignment.iter().map(|&a| a as i64).collect::<Vec<_>>());

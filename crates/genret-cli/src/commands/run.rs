@@ -6,6 +6,13 @@
 //! reported per batch and per query (a batch's time divided among its queries; with
 //! `--batch-size 1` that is the true per-query latency). Metrics, timings and settings go to a
 //! JSON file next to the run.
+//!
+//! When the index holds documents added after training, the metrics are also split by seen
+//! and unseen documents, two ways: by query (the paper's split: queries whose relevant
+//! documents were all trained on, all added, or some of each), and by judgement (the run
+//! evaluated against the judgements of trained documents only, then of added documents only).
+//! The second still separates the two on collections such as TREC DL, where nearly every
+//! query has relevant documents of both kinds.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
