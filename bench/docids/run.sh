@@ -13,11 +13,12 @@
 #   RERUN_SEARCH=1 bench/docids/run.sh                     # search the trained rows again
 #
 # Rows: genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn
-#       no-reconstruction one-sided-sinkhorn, and the training-signal rows signal-qrels (judged
+#       no-reconstruction one-sided-sinkhorn no-equal-norms, and the training-signal rows signal-qrels (judged
 #       training queries only; documents without one are added as unseen) and signal-fallback
 #       (queries made from the documents only). A finished row is reused (delete it to redo).
 #       Row prefix-means: GenRet with clustering.project_prefix_means (see crates/genret-train/
-#       src/codebook.rs); row equal-norms: with clustering.equal_norm_rows. Row genret-default: GenRet with the default schedule (two main epochs
+#       src/codebook.rs); row no-equal-norms: without clustering.equal_norm_rows (genret's own
+#       deviation, on by default). Row genret-default: GenRet with the default schedule (two main epochs
 #       per step, documents up to 256 tokens) instead of the preset.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 DATASETS="${DATASETS:-scifact msmarco-dl19-5k}"
-ROWS="${ROWS:-genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn no-reconstruction one-sided-sinkhorn}"
+ROWS="${ROWS:-genret atomic naive hkmeans rq no-progressive no-balanced-init no-sinkhorn no-reconstruction one-sided-sinkhorn no-equal-norms}"
 OUT_DIR="${OUT_DIR:-runs/bench-docids}"
 HOLDOUT="${HOLDOUT:-0.1}"
 mkdir -p "$OUT_DIR"
@@ -55,7 +56,7 @@ switch = {
     "signal-qrels": ("signal", "sources", ["qrels"]),
     "signal-fallback": ("signal", "sources", ["fallback"]),
     "prefix-means": ("clustering", "project_prefix_means", True),
-    "equal-norms": ("clustering", "equal_norm_rows", True),
+    "no-equal-norms": ("clustering", "equal_norm_rows", False),
 }.get(row)
 if row == "genret-default":
     cfg = {}  # genret's default schedule, not the shorter preset
