@@ -2,9 +2,9 @@
 # Docid schemes and GenRet ablations on one harness. Every row trains the same retriever network
 # with `genret train` (bench/docids/preset.toml plus the row's switches), without a random 10% of
 # the documents, which are then added by the row's own rule for new documents; `genret run`
-# searches the test queries at beam 100. Prints one table per dataset: nDCG@10, R@1, R@10,
-# MRR@10, seen/unseen nDCG@10, diversity d at step 1, distinct docids before disambiguation,
-# largest collision group, training time.
+# searches the test queries at beam 100. Prints one table: nDCG@10, R@1, R@10, MRR@10, seen/unseen
+# nDCG@10 by query (q) and R@100 by judgement (j), diversity d at step 1, distinct docids before
+# disambiguation, largest collision group, training time.
 #
 #   bench/docids/run.sh                                    # all rows, scifact and msmarco-dl19-5k
 #   DATASETS=scifact ROWS="genret hkmeans rq" bench/docids/run.sh
