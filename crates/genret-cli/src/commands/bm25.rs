@@ -18,10 +18,10 @@ use genret_bm25::{
     FieldLayout, IndexLocation, StemmerKind, StopWords, TokenizerKind,
 };
 use genret_data::{Dataset, Run};
-use genret_eval::{evaluate, EvalOptions, Evaluation, Metric};
+use genret_eval::{evaluate, EvalOptions, Evaluation};
 use serde_json::json;
 
-use super::common::{metrics_path, print_table, write_json, DataArgs, Latency, Outcome};
+use super::common::{print_table, write_json, DataArgs, Latency, Outcome, ReportArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -48,17 +48,8 @@ pub struct Args {
     /// Documents retrieved per query.
     #[arg(long, default_value_t = 1000)]
     pub k: usize,
-    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
-    #[arg(long, value_name = "OUT.json")]
-    pub metrics_out: Option<PathBuf>,
-    /// Measures to report (genret eval's syntax).
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "LIST",
-        default_value = "nDCG@10,R@100,R@1000,MRR@10,MAP"
-    )]
-    pub metrics: String,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Index folder (reused when it holds an index of the same corpus and settings).
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
@@ -155,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Runs the command; returns the evaluation and the report (written with `--metrics-out`).
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
-    let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
+    let metrics = args.report.metrics()?;
     if args.k == 0 {
         anyhow::bail!("--k must be at least 1");
     }
@@ -272,7 +263,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         "run": args.out,
     });
     latency.add_to(&mut report["timings"], "query");
-    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    let metrics_path = args.report.path(&args.out);
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
     Ok(Outcome { evaluation, report, groups: None })

@@ -31,6 +31,30 @@ impl DataArgs {
     }
 }
 
+/// What a retrieval command reports: which measures, and where its JSON report goes. One
+/// default for every system, so BM25, dense and GenRet runs of a dataset print the same table.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Measures to report (genret eval's syntax).
+    #[arg(long, short = 'm', value_name = "LIST", default_value = "nDCG@10,R@1,R@10,R@100,R@1000,MRR@10,MAP")]
+    pub metrics: String,
+    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
+    #[arg(long, value_name = "OUT.json")]
+    pub metrics_out: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    pub fn metrics(&self) -> anyhow::Result<Vec<genret_eval::Metric>> {
+        use anyhow::Context;
+        genret_eval::Metric::parse_list(&self.metrics).context("--metrics")
+    }
+
+    /// `--metrics-out`, else next to the run (`run.trec` -> `run.metrics.json`).
+    pub fn path(&self, out: &std::path::Path) -> PathBuf {
+        metrics_path(out, self.metrics_out.as_deref())
+    }
+}
+
 /// `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when libtorch sees one). Naming a GPU that
 /// libtorch cannot use is an error here rather than a crash at the first tensor.
 pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {

@@ -17,12 +17,12 @@ use std::time::Instant;
 use anyhow::Context;
 use genret_data::{Run, ScoredDoc};
 use genret_dense::{encode_queries, BuildOptions, DenseIndex, Fingerprint};
-use genret_eval::{evaluate, EvalOptions, Metric};
+use genret_eval::{evaluate, EvalOptions};
 use genret_model::checkpoint::Checkpoint;
 use genret_model::embed::Embedder;
 use serde_json::json;
 
-use super::common::{metrics_path, parse_device, print_table, set_torch_threads, write_json, DataArgs, Latency, Outcome};
+use super::common::{parse_device, print_table, set_torch_threads, write_json, DataArgs, Latency, Outcome, ReportArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -63,17 +63,8 @@ pub struct Args {
     /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when one is visible).
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Measures to report (genret eval's syntax).
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "LIST",
-        default_value = "nDCG@10,R@1,R@10,R@100,MRR@10"
-    )]
-    pub metrics: String,
-    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
-    #[arg(long, value_name = "OUT.json")]
-    pub metrics_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Folder of the embeddings cache (default: `$GENRET_HOME/dense`).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -119,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Runs the command; returns the evaluation and the report it wrote.
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
-    let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
+    let metrics = args.report.metrics()?;
     anyhow::ensure!(args.k >= 1, "--k must be at least 1");
     anyhow::ensure!(args.max_len >= 2, "--max-len must be at least 2");
     anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
@@ -273,7 +264,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     );
     print_table(&evaluation)?;
 
-    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    let metrics_path = args.report.path(&args.out);
     let mut report = json!({
         "dataset": dataset.name,
         "split": args.split,
@@ -328,7 +319,7 @@ mod tests {
             (cli.args.max_len, cli.args.k, cli.args.batch_size),
             (256, 1000, 32)
         );
-        assert!(Metric::parse_list(&cli.args.metrics).is_ok());
+        assert!(cli.args.report.metrics().is_ok());
     }
 
     #[test]

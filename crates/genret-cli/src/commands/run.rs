@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use genret_data::{Run, ScoredDoc};
-use genret_eval::{evaluate, EvalOptions, Metric};
+use genret_eval::{evaluate, EvalOptions};
 use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
-use super::common::{classify_queries, judgements_of, metrics_path, write_json, DataArgs, Latency, Outcome, QueryGroup};
+use super::common::{classify_queries, judgements_of, write_json, DataArgs, Latency, Outcome, QueryGroup, ReportArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -66,17 +66,8 @@ pub struct Args {
     /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto`.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Measures to report (genret eval's syntax).
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "LIST",
-        default_value = "R@1,R@10,R@100,MRR@10,MRR@100,nDCG@10"
-    )]
-    pub metrics: String,
-    /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
-    #[arg(long, value_name = "OUT.json")]
-    pub metrics_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Tag in the run file's last column.
     #[arg(long, default_value = "genret")]
     pub tag: String,
@@ -88,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Runs the command; returns the evaluation and the report it wrote.
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
-    let metrics = Metric::parse_list(&args.metrics).context("--metrics")?;
+    let metrics = args.report.metrics()?;
     anyhow::ensure!(args.depth >= 1, "--depth must be at least 1");
     let dataset = args.data.open()?;
     let index = Index::open(&args.index, super::common::parse_device(&args.device)?)?;
@@ -203,7 +194,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 
     let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?
         .saturating_sub(std::fs::metadata(args.index.join(genret_index::WEIGHTS_FILE)).map_or(0, |m| m.len()));
-    let metrics_path = metrics_path(&args.out, args.metrics_out.as_deref());
+    let metrics_path = args.report.path(&args.out);
     let mut report = json!({
         "dataset": dataset.name,
         "split": args.split,
