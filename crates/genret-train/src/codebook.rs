@@ -13,23 +13,32 @@ use std::collections::BTreeMap;
 
 use tch::{Kind, Tensor};
 
-/// The mean state of each group of documents sharing the prefix `codes[i][..step]`, scaled by
-/// the square root of the group's size, so that the main directions of the rows are those
-/// that carry most of the documents' shared offset: `[groups, D]`. At step 0 there is one
-/// group, the corpus.
-pub fn prefix_group_means(states: &Tensor, codes: &[Vec<u32>], step: usize) -> Tensor {
-    let n = states.size()[0] as usize;
-    let mut groups: BTreeMap<&[u32], Vec<i64>> = BTreeMap::new();
-    for (i, c) in codes.iter().enumerate().take(n) {
-        groups.entry(&c[..step.min(c.len())]).or_default().push(i as i64);
+/// Documents grouped by their prefix `codes[i][..step]`, in prefix order (one group, the
+/// corpus, at step 0).
+pub fn prefix_groups(codes: &[Vec<u32>], step: usize) -> BTreeMap<&[u32], Vec<usize>> {
+    let mut groups: BTreeMap<&[u32], Vec<usize>> = BTreeMap::new();
+    for (i, c) in codes.iter().enumerate() {
+        groups.entry(&c[..step.min(c.len())]).or_default().push(i);
     }
+    groups
+}
+
+/// The rows `rows` as an index tensor.
+pub fn row_index(rows: &[usize]) -> Tensor {
+    Tensor::from_slice(&rows.iter().map(|&i| i as i64).collect::<Vec<_>>())
+}
+
+/// The mean state of each group (from [`prefix_groups`]), scaled by the square root of the
+/// group's size, so that the main directions of the rows are those that carry most of the
+/// documents' shared offset: `[groups, D]`.
+pub fn group_means(states: &Tensor, groups: &BTreeMap<&[u32], Vec<usize>>) -> Tensor {
     if groups.is_empty() {
         return states.mean_dim([0i64].as_slice(), true, Kind::Double);
     }
     let rows: Vec<Tensor> = groups
         .values()
         .map(|rows| {
-            let g = states.index_select(0, &Tensor::from_slice(rows));
+            let g = states.index_select(0, &row_index(rows));
             g.mean_dim([0i64].as_slice(), true, Kind::Double) * (rows.len() as f64).sqrt()
         })
         .collect();
@@ -106,7 +115,7 @@ mod tests {
         let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
         let centroids = &centres + &global;
         let only_global = remove_directions(&centroids, &global);
-        let per_group = remove_directions(&centroids, &prefix_group_means(&states, &codes, 1));
+        let per_group = remove_directions(&centroids, &group_means(&states, &prefix_groups(&codes, 1)));
         let (a_global, a_group) = (agreement(&states, &only_global, &labels), agreement(&states, &per_group, &labels));
         assert!(a_group > 0.95, "prefix means removed: {a_group}");
         assert!(a_global < 0.8, "only the corpus mean removed: {a_global}");
@@ -134,10 +143,10 @@ mod tests {
     fn group_means_are_size_weighted_per_prefix() {
         let states = Tensor::from_slice(&[1.0f64, 3.0, 10.0]).view([3, 1]);
         let codes = vec![vec![0, 5], vec![0, 6], vec![1, 5]];
-        let m: Vec<f64> = Vec::try_from(prefix_group_means(&states, &codes, 1).view([-1])).unwrap();
+        let m: Vec<f64> = Vec::try_from(group_means(&states, &prefix_groups(&codes, 1)).view([-1])).unwrap();
         assert_eq!(m.len(), 2);
         assert!((m[0] - 2.0 * 2f64.sqrt()).abs() < 1e-12 && (m[1] - 10.0).abs() < 1e-12, "{m:?}");
-        let m0: Vec<f64> = Vec::try_from(prefix_group_means(&states, &codes, 0).view([-1])).unwrap();
+        let m0: Vec<f64> = Vec::try_from(group_means(&states, &prefix_groups(&codes, 0)).view([-1])).unwrap();
         assert!((m0[0] - 14.0 / 3.0 * 3f64.sqrt()).abs() < 1e-12, "{m0:?}");
     }
 }

@@ -485,11 +485,7 @@ impl Trainer<'_> {
     /// `z_<step` are kept together (they are each other's hard negatives and the reconstructor's
     /// candidate set), groups in random order, topped up by the next groups.
     fn epoch_batches(&self, step: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
-        let mut groups: BTreeMap<&[u32], Vec<usize>> = BTreeMap::new();
-        for (i, codes) in self.state.codes.iter().enumerate() {
-            groups.entry(&codes[..step.min(codes.len())]).or_default().push(i);
-        }
-        let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+        let mut groups: Vec<Vec<usize>> = codebook::prefix_groups(&self.state.codes, step).into_values().collect();
         groups.shuffle(rng);
         let mut order = Vec::with_capacity(self.state.codes.len());
         for mut g in groups {
@@ -713,18 +709,15 @@ impl Trainer<'_> {
         }
         let states = self.all_doc_states(step, &format!("step {} states", step + 1))?.to_kind(Kind::Double);
         let (n, dim) = states.size2()?;
+        let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
+        let groups = codebook::prefix_groups(&self.state.codes, step);
         let mut x = states.shallow_clone();
         if self.cfg.clustering.remove_prefix_mean && step > 0 {
             // Subtract each prefix group's mean and add the global mean back, so step T does not
             // re-learn what the prefix already says.
-            let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
-            let mut groups: BTreeMap<Vec<u32>, Vec<i64>> = BTreeMap::new();
-            for (i, codes) in self.state.codes.iter().enumerate() {
-                groups.entry(codes[..step].to_vec()).or_default().push(i as i64);
-            }
             let mut adjusted = states.copy();
             for rows in groups.values() {
-                let idx = Tensor::from_slice(rows);
+                let idx = codebook::row_index(rows);
                 let g = states.index_select(0, &idx);
                 let centred = &g - g.mean_dim([0i64].as_slice(), true, Kind::Double) + &global;
                 let _ = adjusted.index_copy_(0, &idx, &centred);
@@ -741,11 +734,7 @@ impl Trainer<'_> {
         if self.cfg.clustering.center_codebook {
             // See the `codebook` module: shared mean directions make the argmax ignore the
             // clusters.
-            let means = if self.cfg.clustering.project_prefix_means {
-                codebook::prefix_group_means(&states, &self.state.codes, step)
-            } else {
-                states.mean_dim([0i64].as_slice(), true, Kind::Double)
-            };
+            let means = if self.cfg.clustering.project_prefix_means { codebook::group_means(&states, &groups) } else { global };
             centroids = codebook::remove_directions(&centroids, &means);
         }
         if self.cfg.clustering.equal_norm_rows {

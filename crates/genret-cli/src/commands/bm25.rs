@@ -5,8 +5,8 @@
 //! `$GENRET_HOME/bm25/<dataset>-<fingerprint>`, where the fingerprint covers the corpus file
 //! (path, size, modification time) and the analysis settings, so a changed corpus or setting
 //! builds a new index instead of reading a stale one. `--index DIR` puts it elsewhere;
-//! `--rebuild` forces a fresh build. Timings (index build, per-query search) are printed and,
-//! with `--metrics-out`, written with the metrics as JSON.
+//! `--rebuild` forces a fresh build. Timings (index build, per-query search) are printed and
+//! written with the metrics as JSON (`--metrics-out`, default `<run>.metrics.json`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -144,7 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     execute(args).map(|_| ())
 }
 
-/// Runs the command; returns the evaluation and the report (written with `--metrics-out`).
+/// Runs the command; returns the evaluation and the report it wrote.
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics = args.report.metrics()?;
     if args.k == 0 {

@@ -51,7 +51,7 @@ impl ReportArgs {
 
     /// `--metrics-out`, else next to the run (`run.trec` -> `run.metrics.json`).
     pub fn path(&self, out: &std::path::Path) -> PathBuf {
-        metrics_path(out, self.metrics_out.as_deref())
+        self.metrics_out.clone().unwrap_or_else(|| out.with_extension("metrics.json"))
     }
 }
 
@@ -163,12 +163,6 @@ pub fn set_torch_threads(threads: usize) -> usize {
         tch::set_num_threads(threads as i32);
     }
     tch::get_num_threads().max(1) as usize
-}
-
-/// Where a retrieval command's JSON report goes: `--metrics-out`, else next to the run
-/// (`run.trec` -> `run.metrics.json`).
-pub fn metrics_path(out: &std::path::Path, metrics_out: Option<&std::path::Path>) -> std::path::PathBuf {
-    metrics_out.map_or_else(|| out.with_extension("metrics.json"), std::path::Path::to_path_buf)
 }
 
 /// Prints an evaluation's table of means on standard output.
@@ -375,7 +369,9 @@ mod tests {
     #[test]
     fn metrics_go_next_to_the_run_unless_named() {
         use std::path::Path;
-        assert_eq!(metrics_path(Path::new("a/run.trec"), None), Path::new("a/run.metrics.json"));
-        assert_eq!(metrics_path(Path::new("a/run.trec"), Some(Path::new("m.json"))), Path::new("m.json"));
+        let mut report = ReportArgs { metrics: String::new(), metrics_out: None };
+        assert_eq!(report.path(Path::new("a/run.trec")), Path::new("a/run.metrics.json"));
+        report.metrics_out = Some("m.json".into());
+        assert_eq!(report.path(Path::new("a/run.trec")), Path::new("m.json"));
     }
 }
