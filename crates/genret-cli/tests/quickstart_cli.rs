@@ -38,6 +38,13 @@ fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
     let seen = summary["seen_unseen"]["seen"]["num_queries"].as_u64().unwrap();
     let unseen = summary["seen_unseen"]["unseen"]["num_queries"].as_u64().unwrap();
     assert!(seen + unseen <= 12 && seen > 0 && unseen > 0, "{seen} seen, {unseen} unseen");
+    // With one relevant document per query, the split by judgements counts the same queries
+    // as the split by query.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("holdout.beam100.metrics.json")).unwrap()).unwrap();
+    let by_judgement = &report["seen_unseen_judgements"];
+    assert_eq!(by_judgement["seen"]["num_queries"].as_u64(), Some(seen), "{by_judgement}");
+    assert_eq!(by_judgement["unseen"]["num_queries"].as_u64(), Some(unseen), "{by_judgement}");
     // Every row's metrics are in [0, 1] and the GenRet index size excludes the weights.
     for row in summary["rows"].as_array().unwrap() {
         let ndcg = row["metrics"]["nDCG@10"].as_f64().unwrap();
