@@ -22,6 +22,11 @@ use crate::error::{DataError, Location, Result};
 use crate::qrels::{Qrels, UnknownRefs};
 use crate::queries::Queries;
 
+/// The training split's name.
+pub const TRAIN_SPLIT: &str = "train";
+/// The development split's name (a file of its own, or carved from `train`).
+pub const DEV_SPLIT: &str = "dev";
+
 /// Where a dataset comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatasetSource {
@@ -410,10 +415,40 @@ impl Dataset {
     pub fn queries_path(&self) -> PathBuf {
         self.root.join("queries.jsonl")
     }
+    /// The judgement file a split reads. The carved development split (see [`crate::dev`])
+    /// reads the training file.
     pub fn qrels_path(&self, split: &str) -> PathBuf {
-        self.root.join("qrels").join(format!("{split}.tsv"))
+        let file = if split == DEV_SPLIT && self.carves_dev() { TRAIN_SPLIT } else { split };
+        self.root.join("qrels").join(format!("{file}.tsv"))
     }
-    /// The splits that have a qrels file, sorted.
+
+    /// True when this dataset's `dev` split is carved out of its training judgements: it has a
+    /// `train` file and no `dev` file of its own. Then `train` means the training judgements
+    /// without the carved queries, and `dev` means those queries (see [`crate::dev`]).
+    pub fn carves_dev(&self) -> bool {
+        let dir = self.root.join("qrels");
+        dir.join(format!("{TRAIN_SPLIT}.tsv")).exists() && !dir.join(format!("{DEV_SPLIT}.tsv")).exists()
+    }
+
+    /// Reads a split's judgements, unchecked; for a carved development split (and the training
+    /// split it is carved from) only that split's queries are kept.
+    pub fn read_qrels(&self, split: &str) -> Result<Qrels> {
+        let mut qrels = Qrels::load(self.split_path(split)?)?;
+        self.restrict_to_split(split, &mut qrels);
+        Ok(qrels)
+    }
+
+    fn restrict_to_split(&self, split: &str, qrels: &mut Qrels) {
+        if self.carves_dev() {
+            match split {
+                DEV_SPLIT => qrels.retain_queries(crate::dev::in_dev),
+                TRAIN_SPLIT => qrels.retain_queries(|q| !crate::dev::in_dev(q)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The splits that have a qrels file, sorted, with `dev` when it is carved from `train`.
     pub fn splits(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(self.root.join("qrels"))
             .into_iter()
@@ -426,6 +461,9 @@ impl Dataset {
                     .map(str::to_string)
             })
             .collect();
+        if self.carves_dev() {
+            out.push(DEV_SPLIT.to_string());
+        }
         out.sort();
         out
     }
@@ -471,12 +509,14 @@ impl Dataset {
         strict: bool,
     ) -> Result<(Qrels, UnknownRefs)> {
         let path = self.split_path(split)?;
-        Qrels::load_checked(
+        let (mut qrels, unknown) = Qrels::load_checked(
             &path,
             |q| queries.contains(q),
             |d| corpus.contains(d),
             strict,
-        )
+        )?;
+        self.restrict_to_split(split, &mut qrels);
+        Ok((qrels, unknown))
     }
 
     /// Everything an evaluation or a training run of one split needs, checked: the corpus, the
@@ -494,12 +534,13 @@ impl Dataset {
         let path = self.split_path(split)?;
         let corpus = self.load_corpus()?;
         let all_queries = self.load_queries()?;
-        let (qrels, unknown) = Qrels::load_checked(
+        let (mut qrels, unknown) = Qrels::load_checked(
             &path,
             |q| all_queries.contains(q),
             |d| corpus.contains(d),
             strict,
         )?;
+        self.restrict_to_split(split, &mut qrels);
         let queries = Queries::from_queries(all_queries.judged(&qrels));
         Ok(SplitData {
             split: split.to_string(),

@@ -19,6 +19,7 @@
 
 pub mod corpus;
 pub mod dataset;
+pub mod dev;
 pub mod error;
 pub mod files;
 pub mod qrels;
@@ -28,7 +29,7 @@ pub mod run;
 pub use corpus::{Corpus, CorpusReader, Document};
 pub use dataset::{
     genret_home, known_dataset, known_names, Dataset, DatasetSource, KnownDataset, ResolveOptions,
-    SplitData, BEIR_BASE_URL, KNOWN_DATASETS,
+    SplitData, BEIR_BASE_URL, DEV_SPLIT, KNOWN_DATASETS, TRAIN_SPLIT,
 };
 pub use error::{DataError, Location};
 pub use files::{utc_now_rfc3339, write_atomically, write_json_atomically};

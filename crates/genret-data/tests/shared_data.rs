@@ -25,7 +25,7 @@ fn scifact_counts() {
     let Some(ds) = shared_dataset("scifact") else {
         return;
     };
-    assert_eq!(ds.splits(), ["test", "train"]);
+    assert_eq!(ds.splits(), ["dev", "test", "train"]);
     let test = ds.load_split("test", true).unwrap();
     assert_eq!(test.corpus.len(), 5183);
     assert_eq!(test.queries.len(), 300);
@@ -33,9 +33,14 @@ fn scifact_counts() {
     assert_eq!(test.qrels.num_judgements(), 339);
     assert_eq!(test.unknown.dropped_rows, 0);
 
+    // SciFact ships no dev judgements: `dev` is carved from the 809 training queries (919
+    // judgements), and `train` is the rest.
     let train = ds.load_split("train", true).unwrap();
-    assert_eq!(train.queries.len(), 809);
-    assert_eq!(train.qrels.num_judgements(), 919);
+    let dev = ds.load_split("dev", true).unwrap();
+    assert_eq!(train.queries.len() + dev.queries.len(), 809);
+    assert_eq!(train.qrels.num_judgements() + dev.qrels.num_judgements(), 919);
+    assert!((140..190).contains(&dev.queries.len()), "{}", dev.queries.len());
+    assert!(dev.qrels.query_ids().all(|q| !train.qrels.contains_query(q)));
 
     // The stream reads the same documents as the collected corpus, in order.
     let mut n = 0;

@@ -70,10 +70,12 @@
 
 mod error;
 mod evaluate;
+pub mod fusion;
 mod measures;
 mod metric;
 
 pub use error::{EvalError, Result};
+pub use fusion::{fuse_lists, fuse_runs, FusionMethod};
 pub use evaluate::{
     evaluate, evaluate_subset, DuplicateDocs, EvalOptions, Evaluation, MissingQueries,
     ScorePrecision,

@@ -53,8 +53,9 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::IndexError;
-use crate::search;
-use crate::store::{DocStore, Origin, StoredDoc};
+use crate::search::{self, CodeScore};
+use crate::states::{DocStates, StateKind};
+use crate::store::{DocStore, Origin, StateBlobs, StoredDoc};
 use crate::trie::DocidTrie;
 
 /// Version of the index layout written in `index.json`.
@@ -84,6 +85,52 @@ pub struct IndexConfig {
     pub docid_steps: usize,
     /// RFC 3339 UTC time of creation.
     pub created_at: String,
+    /// The docid's last code is a disambiguation code (0, 1, 2, ... within a group that shared
+    /// the first codes), not a learned one. Searches that order documents by their states then
+    /// search the learned codes only and take every document below them.
+    #[serde(default)]
+    pub disambiguation: bool,
+    /// How searches score documents unless they say otherwise.
+    #[serde(default)]
+    pub scoring: Scoring,
+}
+
+/// How a search scores the documents it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scoring {
+    /// How step scores add up into a docid's score.
+    pub code: CodeScore,
+    /// Order documents by the cosine of the query's and the document's stored state (see
+    /// [`crate::states`]) plus `code_weight` times the docid's score; `None`: by the docid's
+    /// score alone ("codes only": documents that share a docid tie).
+    pub states: Option<StateKind>,
+    /// Weight of the docid's score beside the state cosine.
+    pub code_weight: f64,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0 }
+    }
+}
+
+impl Scoring {
+    /// Codes only, the paper's scoring.
+    pub fn codes_only() -> Self {
+        Self::default()
+    }
+    /// A short name for reports, e.g. `codes`, `codes(logit)+decoder-states(0.05)`.
+    pub fn describe(&self) -> String {
+        let code = match self.code {
+            CodeScore::LogProb => "codes",
+            CodeScore::Logit => "codes(logit)",
+        };
+        match self.states {
+            None => code.to_string(),
+            Some(kind) => format!("{code}+{kind}-states({})", self.code_weight),
+        }
+    }
 }
 
 impl IndexConfig {
@@ -104,6 +151,8 @@ impl IndexConfig {
             docid_scheme: "genret".to_string(),
             docid_steps: model.num_steps() as usize,
             created_at: genret_data::utc_now_rfc3339(),
+            disambiguation: false,
+            scoring: Scoring::default(),
         }
     }
 
@@ -133,12 +182,13 @@ pub struct Hit {
     /// Position in the store (insertion order).
     pub pos: u64,
     pub doc_id: String,
-    /// The docid's summed log-probability.
+    /// The document's score: its docid's summed log-probability (codes only), or its state
+    /// cosine plus the weighted docid score (see [`Scoring`]).
     pub score: f32,
 }
 
 /// Search parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchOptions {
     /// Beam width W.
     pub beam: usize,
@@ -146,6 +196,12 @@ pub struct SearchOptions {
     pub depth: usize,
     /// Queries encoded and searched together.
     pub batch_size: usize,
+    /// Scoring; `None`: the index's own ([`IndexConfig::scoring`]).
+    pub scoring: Option<Scoring>,
+    /// Score every docid (a beam as wide as the number of prefixes at every step) instead of
+    /// the beam's; searches one query at a time. For small collections, and to measure what
+    /// the beam loses.
+    pub exact: bool,
 }
 
 impl Default for SearchOptions {
@@ -154,6 +210,8 @@ impl Default for SearchOptions {
             beam: 10,
             depth: 10,
             batch_size: 32,
+            scoring: None,
+            exact: false,
         }
     }
 }
@@ -211,6 +269,8 @@ pub struct Index {
     /// For rule-based docid schemes (atomic, naive, hkmeans, rq): how new documents get
     /// docids. `None`: GenRet's learned tokenizer gives them.
     scheme: Option<SchemeState>,
+    /// Every document's stored states, when the index has them.
+    states: Option<DocStates>,
 }
 
 impl std::fmt::Debug for Index {
@@ -253,7 +313,24 @@ impl Index {
         docs: &[(Document, Vec<u32>, Origin)],
         scheme: Option<&SchemeState>,
     ) -> Result<Index> {
+        Self::create_with_states(dir, config, vs, tokenizer_src, docs, scheme, None)
+    }
+
+    /// [`Index::create_with_scheme`] that also stores each document's states (one row per
+    /// document, see [`crate::states`]), so searches can order documents by them.
+    pub fn create_with_states(
+        dir: &Path,
+        config: &IndexConfig,
+        vs: &nn::VarStore,
+        tokenizer_src: &Path,
+        docs: &[(Document, Vec<u32>, Origin)],
+        scheme: Option<&SchemeState>,
+        states: Option<&[StateBlobs]>,
+    ) -> Result<Index> {
         config.validate()?;
+        if let Some(st) = states {
+            ensure!(st.len() == docs.len(), "{} documents but {} state rows", docs.len(), st.len());
+        }
         let k = config.heads.codebook_size;
         for (doc, codes, _) in docs {
             ensure!(
@@ -305,7 +382,7 @@ impl Index {
             std::fs::remove_dir_all(&tmp)
                 .with_context(|| format!("removing stale {}", tmp.display()))?;
         }
-        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs, scheme).and_then(|()| {
+        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs, scheme, states).and_then(|()| {
             if dir.exists() {
                 std::fs::remove_dir(dir)
                     .with_context(|| format!("replacing empty folder {}", dir.display()))?;
@@ -371,6 +448,19 @@ impl Index {
             })?),
             None => None,
         };
+        let states = match store.all_states()? {
+            Some(rows) => Some(
+                DocStates::from_blobs(&rows, model.hidden_size() as usize)
+                    .with_context(|| store.path().display().to_string())?,
+            ),
+            None => None,
+        };
+        if config.scoring.states.is_some() && states.is_none() {
+            bail!(
+                "{}: the index's scoring orders documents by their states, but its store holds none; rebuild the index",
+                config_path.display()
+            );
+        }
         let codes = store.all_codes()?;
         let mut doc_ids = Vec::with_capacity(codes.len());
         {
@@ -418,7 +508,13 @@ impl Index {
             trie,
             doc_ids,
             scheme,
+            states,
         })
+    }
+
+    /// Whether every document has stored states (so [`Scoring::states`] can be used).
+    pub fn has_states(&self) -> bool {
+        self.states.is_some()
     }
 
     /// The rule-based docid scheme's state, when the docids were not learned.
@@ -487,21 +583,48 @@ impl Index {
             "the search batch size must be at least 1"
         );
         ensure!(options.beam >= 1, "the beam width must be at least 1");
+        let scoring = options.scoring.unwrap_or(self.config.scoring);
+        if scoring.states.is_some() {
+            ensure!(
+                self.states.is_some(),
+                "{}: this index stores no document states, so it can only score by codes (an index built by an older genret; rebuild it to order documents by their states)",
+                self.dir.display()
+            );
+        }
+        let search_depth = self.search_depth(&scoring);
+        let (beam, batch_size) = if options.exact {
+            (self.trie.num_nodes_at(search_depth).max(1), 1)
+        } else {
+            (options.beam, options.batch_size)
+        };
+        let beam_options = search::BeamOptions {
+            beam,
+            depth: Some(search_depth),
+            code_score: scoring.code,
+            query_states: scoring.states == Some(StateKind::Decoder),
+            trace: false,
+        };
         let mut out = Vec::with_capacity(queries.len());
-        for chunk in queries.chunks(options.batch_size) {
+        for chunk in queries.chunks(batch_size) {
             let start = Instant::now();
-            let found = tch::no_grad(|| -> Result<_> {
+            let found = tch::no_grad(|| -> Result<Vec<Vec<(u64, f32)>>> {
                 let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
                 let encoded = self
                     .model
                     .encode(&tokens.input_ids, &tokens.attention_mask, false);
-                search::search(
-                    &self.model,
-                    &self.trie,
-                    &encoded,
-                    options.beam,
-                    options.depth,
-                )
+                let beams = search::beam_search(&self.model, &self.trie, &encoded, &beam_options)?;
+                match (scoring.states, &self.states) {
+                    (Some(kind), Some(states)) => {
+                        let pooled = (kind == StateKind::Encoder)
+                            .then(|| crate::states::normalize(&encoded.mean_pool()).to_device(Device::Cpu));
+                        beams
+                            .iter()
+                            .enumerate()
+                            .map(|(i, q)| self.order_by_states(q, kind, states, pooled.as_ref().map(|p| p.get(i as i64)), &scoring, options.depth))
+                            .collect()
+                    }
+                    _ => Ok(beams.iter().map(|q| search::expand(&self.trie, &q.beams, options.depth)).collect()),
+                }
             })?;
             for hits in found {
                 out.push(
@@ -517,6 +640,80 @@ impl Index {
             on_batch(chunk.len(), start.elapsed());
         }
         Ok(out)
+    }
+
+    /// The beam search behind [`Index::search_with`], with every step's kept prefixes and
+    /// scores (diagnostics: where the relevant documents leave the beam).
+    pub fn trace(&self, queries: &[&str], beam: usize, scoring: &Scoring) -> Result<Vec<search::QueryBeams>> {
+        ensure!(beam >= 1, "the beam width must be at least 1");
+        let opts = search::BeamOptions { beam, depth: Some(self.search_depth(scoring)), code_score: scoring.code, query_states: false, trace: true };
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(32) {
+            let beams = tch::no_grad(|| -> Result<_> {
+                let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
+                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                search::beam_search(&self.model, &self.trie, &encoded, &opts)
+            })?;
+            out.extend(beams);
+        }
+        Ok(out)
+    }
+
+    /// Codes a search decodes under `scoring`: all of them, or, when documents are ordered by
+    /// their states and the last code only disambiguates, the learned ones.
+    pub fn search_depth(&self, scoring: &Scoring) -> usize {
+        if scoring.states.is_some() && self.config.disambiguation && self.trie.depth() > 1 {
+            self.trie.depth() - 1
+        } else {
+            self.trie.depth()
+        }
+    }
+
+    /// The documents of a query's beams, ordered by state cosine plus the weighted docid score
+    /// (ties: ascending position), cut at `depth`.
+    fn order_by_states(
+        &self,
+        q: &search::QueryBeams,
+        kind: StateKind,
+        states: &DocStates,
+        pooled_query: Option<Tensor>,
+        scoring: &Scoring,
+        depth: usize,
+    ) -> Result<Vec<(u64, f32)>> {
+        let mut positions: Vec<i64> = Vec::new();
+        let mut beam_of: Vec<i64> = Vec::new();
+        for (b, beam) in q.beams.iter().enumerate() {
+            let docs = if beam.codes.len() == self.trie.depth() {
+                self.trie.docs(beam.node).to_vec()
+            } else {
+                self.trie.docs_below(beam.node)
+            };
+            for pos in docs {
+                positions.push(pos as i64);
+                beam_of.push(b as i64);
+            }
+        }
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doc_states = states.of(kind).index_select(0, &Tensor::from_slice(&positions));
+        let query_states = match (kind, &q.states, pooled_query) {
+            (StateKind::Encoder, _, Some(p)) => p.unsqueeze(0),
+            (StateKind::Decoder, Some(rows), _) => crate::states::normalize(
+                &rows.to_device(Device::Cpu).index_select(0, &Tensor::from_slice(&beam_of)),
+            ),
+            _ => bail!("internal error: no query state for {kind} scoring"),
+        };
+        let cosine = Vec::<f32>::try_from((doc_states * query_states).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float))?;
+        let mut scored: Vec<(u64, f64)> = positions
+            .iter()
+            .zip(&beam_of)
+            .zip(cosine)
+            .map(|((&pos, &b), cos)| (pos as u64, f64::from(cos) + scoring.code_weight * q.beams[b as usize].log_prob))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(depth);
+        Ok(scored.into_iter().map(|(p, s)| (p, s as f32)).collect())
     }
 
     /// The docids the tokenizer `Q(z|d)` gives `docs` (greedy, `docid_steps` codes), encoding
@@ -555,6 +752,35 @@ impl Index {
                     .map(|z| z.iter().map(|&c| c as u32).collect::<Vec<u32>>()),
             );
             on_batch(chunk.len());
+        }
+        Ok(out)
+    }
+
+    /// The decoder position whose state stands for a document (see [`crate::states`]): after
+    /// the docid's learned codes, or the last position the model has.
+    pub fn state_position(&self) -> usize {
+        let learned = if self.config.disambiguation { self.config.docid_steps.saturating_sub(1).max(1) } else { self.config.docid_steps };
+        search::state_position(learned, self.model.num_steps() as usize)
+    }
+
+    /// Each document's states under its docid `codes` (see [`crate::states`]).
+    pub fn compute_states(&self, docs: &[Document], codes: &[Vec<u32>], batch_size: usize) -> Result<Vec<StateBlobs>> {
+        ensure!(batch_size >= 1, "the batch size must be at least 1");
+        ensure!(docs.len() == codes.len(), "{} documents but {} docids", docs.len(), codes.len());
+        let position = self.state_position();
+        let mut out = Vec::with_capacity(docs.len());
+        for (chunk, chunk_codes) in docs.chunks(batch_size).zip(codes.chunks(batch_size)) {
+            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let rows = tch::no_grad(|| -> Result<Vec<StateBlobs>> {
+                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
+                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let prefix: Vec<i64> = chunk_codes.iter().flat_map(|z| z[..position].iter().map(|&c| i64::from(c))).collect();
+                let prefix = Tensor::from_slice(&prefix).view([chunk.len() as i64, position as i64]).to_device(self.device());
+                let decoder = self.model.decode_states(&encoded, &prefix, false).select(1, position as i64);
+                DocStates::to_blobs(&decoder, &encoded.mean_pool())
+            })?;
+            out.extend(rows);
         }
         Ok(out)
     }
@@ -675,8 +901,15 @@ impl Index {
         if let Some(state) = &state {
             meta.push((SCHEME_STATE_KEY, state));
         }
-        let positions = self.store.insert_documents_with_meta(&rows, &meta)?;
+        let state_rows = match self.states {
+            Some(_) => Some(self.compute_states(docs, &codes, batch_size)?),
+            None => None,
+        };
+        let positions = self.store.insert_documents_with_states(&rows, state_rows.as_deref(), &meta)?;
         self.scheme = scheme;
+        if let (Some(states), Some(rows)) = (&mut self.states, &state_rows) {
+            states.append(DocStates::from_blobs(rows, self.model.hidden_size() as usize)?);
+        }
 
         // Committed: now the in-memory view. Cannot fail: lengths were produced for this trie
         // and positions are new.
@@ -733,6 +966,7 @@ fn write_index_files(
     tokenizer_src: &Path,
     docs: &[(Document, Vec<u32>, Origin)],
     scheme: Option<&SchemeState>,
+    states: Option<&[StateBlobs]>,
 ) -> Result<()> {
     std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let weights = tmp.join(WEIGHTS_FILE);
@@ -756,7 +990,7 @@ fn write_index_files(
         if let Some(state) = &state {
             meta.push((SCHEME_STATE_KEY, state));
         }
-        store.insert_documents_with_meta(docs, &meta)?;
+        store.insert_documents_with_states(docs, states, &meta)?;
     }
     for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE] {
         let path = tmp.join(file);

@@ -33,12 +33,15 @@
 pub mod error;
 pub mod index;
 pub mod search;
+pub mod states;
 pub mod store;
 pub mod testing;
 pub mod trie;
 
 pub use error::IndexError;
-pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, SearchOptions, WEIGHTS_FILE};
+pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, WEIGHTS_FILE};
+pub use search::CodeScore;
+pub use states::StateKind;
 pub use store::{DocStore, Origin, StoredDoc};
 pub use trie::{DocidTrie, NodeId};
 

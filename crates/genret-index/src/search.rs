@@ -46,7 +46,63 @@ pub struct DocidBeam {
     pub codes: Vec<u32>,
     /// The docid's trie node (its documents are `trie.docs(node)`).
     pub node: NodeId,
+    /// The docid's score: its summed constrained log-probability, or, with
+    /// [`CodeScore::Logit`], its summed raw step scores.
     pub log_prob: f64,
+}
+
+/// How a step's code scores add up into a docid's score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeScore {
+    /// `Σ_t log P(z_t | z_<t, q)`, each step a softmax over the codes the trie allows: the
+    /// paper's generative likelihood.
+    #[default]
+    LogProb,
+    /// `Σ_t d_t · E_t[z_t] / temperature`: raw dot products, comparable across steps and
+    /// queries (RIPOR's additive score; no per-step normalisation, so a confident step cannot
+    /// hide behind a flat one).
+    Logit,
+}
+
+/// What a beam search computes besides the docids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeamOptions {
+    /// Beam width W (clamped to the number of docids).
+    pub beam: usize,
+    /// Codes searched: the trie's depth, or fewer (a prefix search: each result is a prefix
+    /// node whose documents are every document below it).
+    pub depth: Option<usize>,
+    pub code_score: CodeScore,
+    /// Return each kept beam's query state: the decoder state after its whole prefix (when the
+    /// model has a step after it), else the state that scored its last code. Documents are
+    /// compared with it in the same position (see [`state_position`]).
+    pub query_states: bool,
+    /// Keep every step's kept prefixes and scores (diagnostics).
+    pub trace: bool,
+}
+
+impl BeamOptions {
+    pub fn new(beam: usize) -> Self {
+        Self { beam, depth: None, code_score: CodeScore::LogProb, query_states: false, trace: false }
+    }
+}
+
+/// One query's beam search.
+#[derive(Debug)]
+pub struct QueryBeams {
+    /// The kept docids (or prefixes), best first.
+    pub beams: Vec<DocidBeam>,
+    /// `[beams, D]` with [`BeamOptions::query_states`].
+    pub states: Option<Tensor>,
+    /// With [`BeamOptions::trace`]: after every step, the kept prefixes and scores, best first.
+    pub trace: Vec<Vec<(Vec<u32>, f64)>>,
+}
+
+/// The decoder position whose state represents a prefix of `depth` codes in a model of
+/// `num_steps` steps: the state after the prefix, or the last one the model has.
+pub fn state_position(depth: usize, num_steps: usize) -> usize {
+    depth.min(num_steps.saturating_sub(1))
 }
 
 #[derive(Debug, Clone)]
@@ -91,12 +147,20 @@ pub fn search_docids(
     encoded: &Encoded,
     beam: usize,
 ) -> Result<Vec<Vec<DocidBeam>>> {
-    check(model, trie, beam)?;
+    Ok(beam_search(model, trie, encoded, &BeamOptions::new(beam))?.into_iter().map(|q| q.beams).collect())
+}
+
+/// Constrained beam search with every option: see [`BeamOptions`].
+pub fn beam_search(model: &GenRet, trie: &DocidTrie, encoded: &Encoded, opts: &BeamOptions) -> Result<Vec<QueryBeams>> {
+    check(model, trie, opts.beam)?;
+    let depth = opts.depth.unwrap_or(trie.depth());
+    ensure!(depth >= 1 && depth <= trie.depth(), "search depth {depth} is outside 1..={}", trie.depth());
     let b = encoded.batch_size() as usize;
     if b == 0 || trie.num_docids() == 0 {
-        return Ok(vec![Vec::new(); b]);
+        return Ok((0..b).map(|_| QueryBeams { beams: Vec::new(), states: None, trace: Vec::new() }).collect());
     }
-    tch::no_grad(|| search_inner(model, trie, encoded, beam.min(trie.num_docids())))
+    let w = opts.beam.min(trie.num_nodes_at(depth).max(1));
+    tch::no_grad(|| search_inner(model, trie, encoded, w, depth, opts))
 }
 
 fn search_inner(
@@ -104,10 +168,14 @@ fn search_inner(
     trie: &DocidTrie,
     encoded: &Encoded,
     w: usize,
-) -> Result<Vec<Vec<DocidBeam>>> {
+    m: usize,
+    opts: &BeamOptions,
+) -> Result<Vec<QueryBeams>> {
     let b = encoded.batch_size() as usize;
-    let m = trie.depth();
     let k = model.codebook_size();
+    let mut traces: Vec<Vec<Vec<(Vec<u32>, f64)>>> = vec![Vec::new(); b];
+    // Rows (of the last decoder call) whose state each kept beam's query state is.
+    let mut final_rows: Vec<i64> = Vec::new();
     let device = model.device();
     let mut beams: Vec<Vec<Partial>> = (0..b)
         .map(|_| {
@@ -158,8 +226,11 @@ fn search_inner(
         if !padding_rows.is_empty() {
             let _ = mask.index_fill_(0, &Tensor::from_slice(&padding_rows).to_device(device), 0.0);
         }
-        let log_probs = (model.step_logits(step, &states).to_kind(Kind::Float) + mask)
-            .log_softmax(-1, Kind::Float);
+        let masked = model.step_logits(step, &states).to_kind(Kind::Float) + mask;
+        let log_probs = match opts.code_score {
+            CodeScore::LogProb => masked.log_softmax(-1, Kind::Float),
+            CodeScore::Logit => masked,
+        };
         let picked = log_probs
             .view([-1])
             .index_select(0, &allowed)
@@ -211,9 +282,30 @@ fn search_inner(
                 parent_rows.push((q * rows_per_query + c.parent) as i64);
                 next_codes.push(i64::from(c.code));
             }
+            if opts.trace {
+                traces[q].push(kept.iter().map(|p| (p.codes.clone(), p.score)).collect());
+            }
             next_beams.push(kept);
         }
         beams = next_beams;
+        if step + 1 == m && opts.query_states {
+            if m < model.num_steps() as usize {
+                // The state after the whole prefix: one more decoder position.
+                let index = Tensor::from_slice(&parent_rows).to_device(device);
+                if step == 0 {
+                    cache.select_rows(&index);
+                    encoded = encoded.select_rows(&index);
+                } else {
+                    reorder_self_attention(&mut cache, &index);
+                }
+                let codes = Tensor::from_slice(&next_codes).to_device(device);
+                states = model.continue_decoding(&encoded, &mut cache, step, &codes);
+                final_rows = (0..(b * w) as i64).collect();
+            } else {
+                // The state that scored the last code: the parent's.
+                final_rows = parent_rows.clone();
+            }
+        }
 
         if step + 1 < m {
             let index = Tensor::from_slice(&parent_rows).to_device(device);
@@ -229,16 +321,25 @@ fn search_inner(
             states = model.continue_decoding(&encoded, &mut cache, step, &codes);
         }
     }
+    let rows_out = if opts.query_states { Some(states.index_select(0, &Tensor::from_slice(&final_rows).to_device(device))) } else { None };
     Ok(beams
         .into_iter()
-        .map(|qb| {
-            qb.into_iter()
-                .map(|p| DocidBeam {
-                    codes: p.codes,
-                    node: p.node,
-                    log_prob: p.score,
-                })
-                .collect()
+        .zip(traces)
+        .enumerate()
+        .map(|(q, (qb, trace))| {
+            let n = qb.len() as i64;
+            QueryBeams {
+                states: rows_out.as_ref().map(|r| r.narrow(0, (q * w) as i64, n)),
+                beams: qb
+                    .into_iter()
+                    .map(|p| DocidBeam {
+                        codes: p.codes,
+                        node: p.node,
+                        log_prob: p.score,
+                    })
+                    .collect(),
+                trace,
+            }
         })
         .collect())
 }
@@ -253,12 +354,19 @@ fn reorder_self_attention(cache: &mut KvCache, index: &Tensor) {
     }
 }
 
-/// Expands beams (best first) to documents: every document of each docid in ascending position,
-/// until `depth` documents. Each document's score is its beam's log-probability.
+/// Expands beams (best first) to documents: every document of each docid (or below each
+/// prefix) in ascending position, until `depth` documents. Each document's score is its beam's.
 pub fn expand(trie: &DocidTrie, beams: &[DocidBeam], depth: usize) -> Vec<(u64, f32)> {
     let mut out = Vec::with_capacity(depth.min(beams.len() * 2));
     for beam in beams {
-        for &pos in trie.docs(beam.node) {
+        let below;
+        let docs = if beam.codes.len() == trie.depth() {
+            trie.docs(beam.node)
+        } else {
+            below = trie.docs_below(beam.node);
+            &below
+        };
+        for &pos in docs {
             if out.len() == depth {
                 return out;
             }

@@ -20,7 +20,11 @@
 //!           codes BLOB NOT NULL,       -- the docid, u32 little-endian each
 //!           origin TEXT NOT NULL)      -- 'train' (built with the model) or 'added'
 //! meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
+//! doc_states(pos INTEGER PRIMARY KEY,  -- the document's states for within-docid ordering
+//!            decoder BLOB, encoder BLOB)  -- float16 vectors (see crate::states)
 //! ```
+//!
+//! A store made before `doc_states` existed opens as before; its index searches by codes only.
 //!
 //! `pos` is never reused (documents are never deleted), so "ascending position" is "order of
 //! insertion": documents sharing a docid come back from search in that order.
@@ -138,7 +142,19 @@ CREATE TABLE documents (
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE doc_states (
+    pos     INTEGER PRIMARY KEY REFERENCES documents (pos),
+    decoder BLOB NOT NULL,
+    encoder BLOB NOT NULL
 );";
+
+/// A document's stored states (see [`crate::states`]), each a float16 vector, little-endian.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateBlobs {
+    pub decoder: Vec<u8>,
+    pub encoder: Vec<u8>,
+}
 
 impl DocStore {
     /// Creates a new, empty store; refuses to overwrite an existing file.
@@ -251,6 +267,25 @@ impl DocStore {
         docs: &[(Document, Vec<u32>, Origin)],
         meta: &[(&str, &str)],
     ) -> Result<Vec<u64>> {
+        self.insert_documents_with_states(docs, None, meta)
+    }
+
+    /// [`DocStore::insert_documents_with_meta`] with each document's states, in the same
+    /// transaction (`states` has one entry per document).
+    pub fn insert_documents_with_states(
+        &mut self,
+        docs: &[(Document, Vec<u32>, Origin)],
+        states: Option<&[StateBlobs]>,
+        meta: &[(&str, &str)],
+    ) -> Result<Vec<u64>> {
+        if let Some(st) = states {
+            if st.len() != docs.len() {
+                return Err(self.corrupt(format!("{} documents but {} state rows to store", docs.len(), st.len())));
+            }
+            if !self.has_state_table()? {
+                return Err(self.corrupt("this store has no `doc_states` table (made by an older genret); rebuild the index to store document states"));
+            }
+        }
         let path = self.path.clone();
         let err = |e| sqlite_err(&path, e);
         // IMMEDIATE: take the write lock first, so positions read below stay ours until commit.
@@ -294,11 +329,50 @@ impl DocStore {
                 }
             }
         }
+        if let Some(st) = states {
+            let mut stmt = tx
+                .prepare("INSERT INTO doc_states (pos, decoder, encoder) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for (&pos, row) in positions.iter().zip(st) {
+                stmt.execute(params![pos as i64, row.decoder, row.encoder]).map_err(err)?;
+            }
+        }
         for (key, value) in meta {
             upsert_meta(&tx, key, value).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(positions)
+    }
+
+    fn has_state_table(&self) -> Result<bool> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'doc_states'", [], |r| r.get(0))
+            .map_err(|e| self.sql(e))?;
+        Ok(n == 1)
+    }
+
+    /// Every document's states in ascending position, when every document has them (`None`
+    /// for a store without states, or where some document lacks them).
+    pub fn all_states(&self) -> Result<Option<Vec<StateBlobs>>> {
+        if !self.has_state_table()? {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT d.pos, s.decoder, s.encoder FROM documents d LEFT JOIN doc_states s ON s.pos = d.pos ORDER BY d.pos")
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let decoder: Option<Vec<u8>> = row.get(1).map_err(|e| self.sql(e))?;
+            let encoder: Option<Vec<u8>> = row.get(2).map_err(|e| self.sql(e))?;
+            match (decoder, encoder) {
+                (Some(decoder), Some(encoder)) => out.push(StateBlobs { decoder, encoder }),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Every document's position and docid, in ascending position.

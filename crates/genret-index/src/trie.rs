@@ -51,6 +51,8 @@ pub struct DocidTrie {
     num_docids: usize,
     num_docs: usize,
     largest_group: usize,
+    /// Nodes at each depth 0..=M (the root is the one node at depth 0).
+    nodes_at: Vec<usize>,
 }
 
 impl DocidTrie {
@@ -69,6 +71,7 @@ impl DocidTrie {
             num_docids: 0,
             num_docs: 0,
             largest_group: 0,
+            nodes_at: std::iter::once(1).chain(std::iter::repeat_n(0, depth)).collect(),
         })
     }
 
@@ -126,7 +129,7 @@ impl DocidTrie {
             });
         }
         let mut node = 0usize;
-        for &code in codes {
+        for (level, &code) in codes.iter().enumerate() {
             let children = &self.nodes[node].children;
             node = match children.binary_search_by_key(&code, |&(c, _)| c) {
                 Ok(i) => children[i].1 as usize,
@@ -134,6 +137,7 @@ impl DocidTrie {
                     let id = self.nodes.len();
                     self.nodes[node].children.insert(i, (code, id as NodeId));
                     self.nodes.push(Node::default());
+                    self.nodes_at[level + 1] += 1;
                     id
                 }
             };
@@ -151,6 +155,24 @@ impl DocidTrie {
         self.num_docs += 1;
         self.num_docids += usize::from(is_new);
         Ok(is_new)
+    }
+
+    /// Positions of every document whose docid starts with `node`'s prefix, ascending.
+    pub fn docs_below(&self, node: NodeId) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            let n = &self.nodes[n as usize];
+            out.extend_from_slice(&n.docs);
+            stack.extend(n.children.iter().map(|&(_, c)| c));
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Number of distinct prefixes of `depth` codes (`depth` = M: distinct docids).
+    pub fn num_nodes_at(&self, depth: usize) -> usize {
+        self.nodes_at.get(depth).copied().unwrap_or(0)
     }
 
     /// M: the number of codes of every docid.
@@ -192,6 +214,17 @@ impl DocidTrie {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_count_and_collect_the_documents_below_them() {
+        let trie = DocidTrie::build(3, [(vec![1u32, 2, 3], 5), (vec![1, 2, 0], 1), (vec![1, 0, 0], 3), (vec![2, 2, 2], 0), (vec![1, 2, 3], 2)]).unwrap();
+        assert_eq!((0..=3).map(|d| trie.num_nodes_at(d)).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(trie.num_nodes_at(3), trie.num_docids());
+        assert_eq!(trie.docs_below(trie.lookup(&[1]).unwrap()), vec![1, 2, 3, 5]);
+        assert_eq!(trie.docs_below(trie.lookup(&[1, 2]).unwrap()), vec![1, 2, 5]);
+        assert_eq!(trie.docs_below(trie.root()), vec![0, 1, 2, 3, 5]);
+        assert_eq!(trie.docs_below(trie.lookup(&[1, 2, 3]).unwrap()), trie.docs(trie.lookup(&[1, 2, 3]).unwrap()));
+    }
 
     #[test]
     fn leaves_keep_positions_in_ascending_order() {

@@ -208,7 +208,9 @@ pub struct HealthSection {
 
 impl Default for HealthSection {
     fn default() -> Self {
-        Self { collapse_fraction: 0.1, allow_collapse: false }
+        // Reported, not fatal: a run that ends with shared docids still gives a usable index
+        // (documents sharing a docid are ordered by their states); stopping gave none.
+        Self { collapse_fraction: 0.1, allow_collapse: true }
     }
 }
 
@@ -245,11 +247,18 @@ pub struct SignalSection {
     pub pseudo_queries: Option<PathBuf>,
     /// Fallback queries made per document.
     pub fallback_per_doc: usize,
+    /// A judged query relevant to more documents than this trains with a seeded sample of
+    /// them only (0: no limit). Such queries name a topic; used for every relevant document
+    /// they pull all of them onto one code.
+    pub max_docs_per_query: usize,
+    /// Judged and pseudo queries kept per document (0: no limit). Bounds the queries encoded
+    /// however many training pairs a collection has.
+    pub max_queries_per_doc: usize,
 }
 
 impl Default for SignalSection {
     fn default() -> Self {
-        Self { sources: Vec::new(), train_split: "train".into(), pseudo_queries: None, fallback_per_doc: 3 }
+        Self { sources: Vec::new(), train_split: "train".into(), pseudo_queries: None, fallback_per_doc: 3, max_docs_per_query: 8, max_queries_per_doc: 16 }
     }
 }
 

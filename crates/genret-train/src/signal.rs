@@ -33,6 +33,12 @@ pub struct SignalStats {
     pub pseudo_pairs: usize,
     pub fallback_pairs: usize,
     pub docs_with_queries: usize,
+    /// Judged queries used for only `max_docs_per_query` of their relevant documents.
+    #[serde(default)]
+    pub queries_capped: usize,
+    /// Pairs left out because their document already had `max_queries_per_doc` queries.
+    #[serde(default)]
+    pub pairs_capped: usize,
 }
 
 impl TrainingSignal {
@@ -63,10 +69,24 @@ impl TrainingSignal {
                     };
                     for (qid, docs) in qrels.iter() {
                         let Some(q) = queries.get(qid) else { continue };
-                        for (doc_id, &rel) in docs {
-                            if let Some(pos) = corpus.position(doc_id).filter(|&p| rel > 0 && in_training[p]) {
-                                out.stats.qrels_pairs += usize::from(push_unique(&mut out.queries[pos], &q.text));
+                        let mut relevant: Vec<usize> = docs
+                            .iter()
+                            .filter_map(|(doc_id, &rel)| corpus.position(doc_id).filter(|&p| rel > 0 && in_training[p]))
+                            .collect();
+                        if cfg.max_docs_per_query > 0 && relevant.len() > cfg.max_docs_per_query {
+                            // A query judged relevant to many documents is a topic, not an
+                            // identifier: used for all of them, it pulls them onto one code.
+                            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv(qid.as_bytes()));
+                            relevant.shuffle(&mut rng);
+                            relevant.truncate(cfg.max_docs_per_query);
+                            out.stats.queries_capped += 1;
+                        }
+                        for pos in relevant {
+                            if cfg.max_queries_per_doc > 0 && out.queries[pos].len() >= cfg.max_queries_per_doc {
+                                out.stats.pairs_capped += 1;
+                                continue;
                             }
+                            out.stats.qrels_pairs += usize::from(push_unique(&mut out.queries[pos], &q.text));
                         }
                     }
                 }
@@ -76,6 +96,10 @@ impl TrainingSignal {
                     };
                     for (doc_id, query) in read_pseudo_queries(path)? {
                         if let Some(pos) = corpus.position(&doc_id).filter(|&p| in_training[p]) {
+                            if cfg.max_queries_per_doc > 0 && out.queries[pos].len() >= cfg.max_queries_per_doc {
+                                out.stats.pairs_capped += 1;
+                                continue;
+                            }
                             out.stats.pseudo_pairs += usize::from(push_unique(&mut out.queries[pos], &query));
                         }
                     }
@@ -97,6 +121,10 @@ impl TrainingSignal {
         out.stats.docs_with_queries = out.queries.iter().filter(|q| !q.is_empty()).count();
         Ok(out)
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 fn push_unique(list: &mut Vec<String>, text: &str) -> bool {

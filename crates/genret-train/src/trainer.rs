@@ -118,6 +118,12 @@ pub struct TrainOutput {
     pub wall_secs: f64,
     /// Rule-based docids: the scheme's state (how new documents get docids).
     pub scheme: Option<SchemeState>,
+    /// Each training document's states for the index (see `genret_index::states`): the
+    /// decoder state at [`TrainOutput::state_position`] given its docid, and the mean-pooled
+    /// encoder output; `[N, D]` each, on the CPU.
+    pub doc_states: (Tensor, Tensor),
+    /// The decoder position of `doc_states.0`.
+    pub state_position: usize,
 }
 
 /// Files inside a run directory.
@@ -373,6 +379,8 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     }
     trainer.run_plan(opts.stop_after_units)?;
 
+    let state_position = trainer.cfg.docids.steps.min(trainer.cfg.model_steps() - 1);
+    let doc_states = trainer.doc_states(state_position)?;
     let health = trainer.state.health.last().cloned().context("training produced no docids")?;
     let mut manifest = manifest;
     let wall_secs = trainer.state.elapsed_secs;
@@ -397,6 +405,8 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         signal: signal.stats,
         wall_secs,
         scheme: scheme.map(|a| a.state),
+        doc_states,
+        state_position,
     })
 }
 
@@ -460,7 +470,11 @@ impl Trainer<'_> {
             }
             self.state.next_unit = i + 1;
             self.state.elapsed_secs = resumed_at + session.elapsed().as_secs_f64();
-            self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs }))?;
+            let eta = run_eta(&units, i + 1, session.elapsed().as_secs_f64(), done_now + 1);
+            self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs, "run_eta_s": eta }))?;
+            if let Some(eta) = eta {
+                tracing::info!("run: {} of {} units done, {:.0} s so far, about {:.0} s left", i + 1, units.len(), self.state.elapsed_secs, eta);
+            }
             self.save_checkpoint()?;
             done_now += 1;
             if stop_after == Some(done_now) && self.state.next_unit < units.len() {
@@ -701,6 +715,25 @@ impl Trainer<'_> {
         Ok(Tensor::cat(&out, 0))
     }
 
+    /// Every training document's decoder state at `position` (given its first `position`
+    /// codes) and mean-pooled encoder output, `[N, D]` each on the CPU.
+    fn doc_states(&self, position: usize) -> Result<(Tensor, Tensor)> {
+        let n = self.train_docs.len();
+        let bar = progress::bar(n as u64, "document states");
+        let (mut dec, mut enc) = (Vec::new(), Vec::new());
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(self.cfg.model.encode_batch_size.max(1) * 2) {
+            let encoded = self.docs.encoded(&self.model, chunk, false)?;
+            let prefix = self.codes_tensor(chunk, position);
+            let d = tch::no_grad(|| self.model.decode_states(&encoded, &prefix, false).select(1, position as i64));
+            dec.push(d.to_device(Device::Cpu));
+            enc.push(tch::no_grad(|| encoded.mean_pool()).to_device(Device::Cpu));
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok((Tensor::cat(&dec, 0), Tensor::cat(&enc, 0)))
+    }
+
     /// Diverse clustering, part 1: balanced k-means on prefix-mean-removed `d_T`.
     fn init_codebook(&mut self, step: usize, seed: u64) -> Result<()> {
         if !self.cfg.clustering.balanced_init {
@@ -769,7 +802,8 @@ impl Trainer<'_> {
             let msg = format!(
                 "docid collapse at step {}: only {used} of {k} codes used (diversity {:.3}). \
                  Check that Sinkhorn re-assignment and balanced codebook initialisation are on, \
-                 lower optim.lr, or raise schedule.main_epochs; set health.allow_collapse = true to go on anyway",
+                 lower optim.lr, or raise schedule.main_epochs. Training goes on unless health.allow_collapse = false \
+                 (collisions are disambiguated, and documents that still share a docid are ordered by their states)",
                 step + 1,
                 health.steps[step].diversity
             );
@@ -828,10 +862,12 @@ impl Trainer<'_> {
             let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
             self.report_health(&health, m - 1, "reassigned")?;
             let k = self.cfg.docids.codebook_size;
-            if self.cfg.collisions == CollisionPolicy::Disambiguate && health.largest_collision_group > k {
-                // One disambiguation code cannot separate the group: keep the step-wise docids.
+            let stepwise = DocidHealth::compute(&before, k)?.largest_collision_group;
+            if self.cfg.collisions == CollisionPolicy::Disambiguate && health.largest_collision_group > k.max(stepwise) {
+                // The final tokenizer merges more than one disambiguation code can separate,
+                // and more than the step-by-step docids did: keep those.
                 tracing::warn!(
-                    "the final tokenizer gives {} documents one docid, more than one disambiguation code can separate (K = {k}); keeping the step-by-step docids",
+                    "the final tokenizer gives {} documents one docid, more than one disambiguation code can separate (K = {k}); keeping the step-by-step docids (largest group {stepwise})",
                     health.largest_collision_group
                 );
                 self.log(&serde_json::json!({ "event": "reassignment_dropped", "largest_collision_group": health.largest_collision_group }))?;
@@ -839,18 +875,16 @@ impl Trainer<'_> {
             }
         }
         if self.cfg.collisions == CollisionPolicy::Disambiguate {
-            let mut seen: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
             let k = self.cfg.docids.codebook_size as u32;
-            for c in &mut self.state.codes {
-                let next = seen.entry(c.clone()).or_insert(0);
-                if *next >= k {
-                    bail!(
-                        "a collision group has more than K = {k} documents, so one disambiguation code cannot separate them; \
-                         raise docids.codebook_size or docids.steps"
-                    );
-                }
-                c.push(*next);
-                *next += 1;
+            let overflow = disambiguate(&mut self.state.codes, k);
+            if overflow > 0 {
+                // Degrade, do not stop: a group larger than K spreads over the K codes, so a
+                // few documents still share a docid. Search returns all of them, ordered by
+                // their states.
+                tracing::warn!(
+                    "{overflow} documents are in collision groups larger than K = {k}; they share disambiguation codes (raise docids.codebook_size or docids.steps to separate them)"
+                );
+                self.log(&serde_json::json!({ "event": "disambiguation_overflow", "documents": overflow, "k": k }))?;
             }
         }
         let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
@@ -913,11 +947,40 @@ impl Trainer<'_> {
     }
 }
 
+/// Appends the disambiguation code to every docid: 0, 1, 2, ... within each group of equal
+/// docids, in document order, wrapping round after K - 1. Returns how many documents needed a
+/// code past K - 1 (and so share one with an earlier member of their group).
+pub fn disambiguate(codes: &mut [Vec<u32>], k: u32) -> usize {
+    let mut seen: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+    let mut overflow = 0;
+    for c in codes.iter_mut() {
+        let next = seen.entry(c.clone()).or_insert(0);
+        overflow += usize::from(*next >= k);
+        c.push(*next % k);
+        *next += 1;
+    }
+    overflow
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         std::fs::File::open(entry?.path())?.sync_all()?;
     }
     Ok(())
+}
+
+/// Seconds left in the run, from the pace of this session: units cost what they cost, but
+/// epochs dominate, so the estimate scales the time per finished epoch-equivalent (an epoch
+/// counts 1, any other unit 1/4) by those left. `None` before anything was measured.
+fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usize) -> Option<f64> {
+    let weight = |u: &Unit| match u {
+        Unit::Warmup { .. } | Unit::Main { .. } | Unit::Final { .. } | Unit::Joint { .. } | Unit::Fixed { .. } => 1.0,
+        _ => 0.25,
+    };
+    let first = next.checked_sub(done_in_session)?;
+    let done: f64 = units[first..next].iter().map(weight).sum();
+    let left: f64 = units[next..].iter().map(weight).sum();
+    (done > 0.0).then(|| session_secs / done * left)
 }
 
 fn argmax(row: &[f64]) -> usize {
@@ -941,4 +1004,31 @@ fn nan_to_null(v: f64) -> serde_json::Value {
 /// Model variables as the trained index stores them; also used by tests.
 pub fn heads_of(model: &GenRet) -> (&HeadsConfig, &BackboneConfig) {
     (&model.heads, &model.backbone_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disambiguation_numbers_each_group_and_wraps_past_k() {
+        let mut codes = vec![vec![1, 2], vec![1, 2], vec![0, 0], vec![1, 2], vec![1, 2], vec![0, 0]];
+        let overflow = disambiguate(&mut codes, 3);
+        assert_eq!(codes, vec![vec![1, 2, 0], vec![1, 2, 1], vec![0, 0, 0], vec![1, 2, 2], vec![1, 2, 0], vec![0, 0, 1]]);
+        assert_eq!(overflow, 1, "the fourth member of a group of four shares code 0 with the first");
+        let mut unique = vec![vec![0], vec![1]];
+        assert_eq!(disambiguate(&mut unique, 2), 0);
+        assert_eq!(unique, vec![vec![0, 0], vec![1, 0]]);
+    }
+
+    #[test]
+    fn run_eta_scales_the_pace_of_finished_epochs() {
+        let units = vec![Unit::Warmup { step: 0, epoch: 0 }, Unit::InitCodebook { step: 0 }, Unit::Main { step: 0, epoch: 0 }, Unit::Assign { step: 0 }, Unit::Final { epoch: 0 }];
+        assert_eq!(run_eta(&units, 0, 0.0, 0), None);
+        // Warm-up done in 10 s: 2.5 epoch-equivalents left (init 0.25, main 1, assign 0.25, final 1).
+        assert_eq!(run_eta(&units, 1, 10.0, 1), Some(25.0));
+        // Resumed at unit 2 and ran units 2 and 3 (1.25) in 5 s: 1 left.
+        assert_eq!(run_eta(&units, 4, 5.0, 2), Some(4.0));
+        assert_eq!(run_eta(&units, 5, 30.0, 5), Some(0.0));
+    }
 }

@@ -95,7 +95,7 @@ pub fn judged_split(
             dataset.splits().join(", ")
         );
     }
-    let mut qrels = genret_data::Qrels::load(&qrels_path)?;
+    let mut qrels = dataset.read_qrels(split)?;
     qrels.check_refs(&qrels_path, |q| queries.contains(q), has_doc, strict)?;
     let judged = queries.judged(&qrels);
     if judged.is_empty() {
@@ -374,4 +374,119 @@ mod tests {
         report.metrics_out = Some("m.json".into());
         assert_eq!(report.path(Path::new("a/run.trec")), Path::new("m.json"));
     }
+}
+
+/// How a GenRet search scores documents (`genret run`, `genret search`): every flag left out
+/// keeps the index's own scoring (`scoring` in its `index.json`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ScoringArgs {
+    /// Order documents by `codes` alone (the paper: documents sharing a docid tie), or by the
+    /// cosine of the query's and each document's stored `decoder-states` (GenRet's ranking
+    /// state) or `encoder-states` (the pooled encoder output) plus the weighted docid score.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub scoring: Option<ScoringMode>,
+    /// How code scores add up: `log-prob` (per-step log-softmax over allowed codes) or
+    /// `logit` (raw dot products, RIPOR's additive score).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub code_score: Option<CodeScoreArg>,
+    /// Weight of the docid's score beside the state cosine.
+    #[arg(long, value_name = "W")]
+    pub code_weight: Option<f64>,
+    /// Score every docid instead of keeping a beam (one query at a time; small collections).
+    #[arg(long)]
+    pub exact: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoringMode {
+    Codes,
+    DecoderStates,
+    EncoderStates,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeScoreArg {
+    LogProb,
+    Logit,
+}
+
+impl ScoringArgs {
+    /// The scoring to search with: the index's, changed by the flags given.
+    pub fn resolve(&self, index_default: genret_index::Scoring) -> genret_index::Scoring {
+        let mut s = index_default;
+        if let Some(mode) = self.scoring {
+            s.states = match mode {
+                ScoringMode::Codes => None,
+                ScoringMode::DecoderStates => Some(genret_index::StateKind::Decoder),
+                ScoringMode::EncoderStates => Some(genret_index::StateKind::Encoder),
+            };
+        }
+        if let Some(c) = self.code_score {
+            s.code = match c {
+                CodeScoreArg::LogProb => genret_index::CodeScore::LogProb,
+                CodeScoreArg::Logit => genret_index::CodeScore::Logit,
+            };
+        }
+        if let Some(w) = self.code_weight {
+            s.code_weight = w;
+        }
+        s
+    }
+}
+
+/// Hybrid search: a GenRet run fused with BM25 over the index's own documents.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FuseArgs {
+    /// Fuse GenRet's ranking with BM25's (tantivy, built in memory over the index's
+    /// documents, added ones included). Pure GenRet is always reported beside it.
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub fuse: Option<FuseWith>,
+    /// Weight of GenRet in the fusion (BM25 gets 1 − W); min-max fusion only.
+    #[arg(long, default_value_t = 0.5, value_name = "W")]
+    pub fuse_weight: f64,
+    /// `min-max` (per-query normalised scores, weighted sum) or `rrf` (reciprocal rank
+    /// fusion, k = 60, equal weights).
+    #[arg(long, value_enum, default_value_t = FuseMethodArg::MinMax)]
+    pub fuse_method: FuseMethodArg,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuseWith {
+    Bm25,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FuseMethodArg {
+    #[default]
+    MinMax,
+    Rrf,
+}
+
+impl FuseArgs {
+    pub fn method(&self) -> genret_eval::FusionMethod {
+        match self.fuse_method {
+            FuseMethodArg::MinMax => genret_eval::FusionMethod::MinMax,
+            FuseMethodArg::Rrf => genret_eval::FusionMethod::Rrf { k: 60.0 },
+        }
+    }
+    /// `(genret weight, bm25 weight)`.
+    pub fn weights(&self) -> anyhow::Result<(f64, f64)> {
+        anyhow::ensure!((0.0..=1.0).contains(&self.fuse_weight), "--fuse-weight {} is outside [0, 1]", self.fuse_weight);
+        Ok(match self.fuse_method {
+            FuseMethodArg::MinMax => (self.fuse_weight, 1.0 - self.fuse_weight),
+            FuseMethodArg::Rrf => (1.0, 1.0),
+        })
+    }
+}
+
+/// A BM25 index (in memory) over every document of a GenRet index, so fusion sees the same
+/// collection, added documents included.
+pub fn bm25_over_index(index: &genret_index::Index) -> anyhow::Result<genret_bm25::Bm25Index> {
+    let positions: Vec<u64> = (0..index.num_docs() as u64).collect();
+    let docs: Vec<genret_data::Document> = index
+        .documents(&positions)?
+        .into_iter()
+        .map(|d| genret_data::Document { id: d.doc_id, title: d.title, text: d.text })
+        .collect();
+    Ok(genret_bm25::Bm25Index::build(genret_bm25::IndexLocation::Ram, &docs, &genret_bm25::BuildOptions::default())?)
 }

@@ -3,6 +3,7 @@
 pub mod bm25;
 pub mod common;
 pub mod dense;
+pub mod diagnose;
 pub mod embed;
 pub mod eval;
 pub mod index;

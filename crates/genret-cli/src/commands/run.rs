@@ -25,7 +25,10 @@ use genret_eval::{evaluate, EvalOptions};
 use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
-use super::common::{classify_queries, judgements_of, write_json, DataArgs, Latency, Outcome, QueryGroup, ReportArgs};
+use super::common::{
+    bm25_over_index, classify_queries, judgements_of, write_json, DataArgs, FuseArgs, Latency, Outcome, QueryGroup, ReportArgs,
+    ScoringArgs,
+};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -68,6 +71,10 @@ pub struct Args {
     pub device: String,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub fuse: FuseArgs,
     /// Tag in the run file's last column.
     #[arg(long, default_value = "genret")]
     pub tag: String,
@@ -96,10 +103,13 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 
     // Search, timing every batch.
     let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
+    let scoring = args.scoring.resolve(index.config().scoring);
     let options = SearchOptions {
         beam: args.beam,
         depth: args.depth,
         batch_size: args.batch_size,
+        scoring: Some(scoring),
+        exact: args.scoring.exact,
     };
     let bar = indicatif::ProgressBar::new(texts.len() as u64);
     bar.set_style(
@@ -118,14 +128,14 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     })?;
     let wall = start.elapsed();
     bar.finish_and_clear();
-    let (query_latency, batch_latency) = (Latency::of(query_times), Latency::of(batch_times));
+    let (query_latency, batch_latency) = (Latency::of(query_times.clone()), Latency::of(batch_times));
 
     let mut run = Run::new();
-    for (query, hits) in judged.iter().zip(results) {
+    for (query, hits) in judged.iter().zip(&results) {
         let docs = hits
-            .into_iter()
+            .iter()
             .map(|h| ScoredDoc {
-                doc_id: h.doc_id,
+                doc_id: h.doc_id.clone(),
                 score: f64::from(h.score),
             })
             .collect();
@@ -155,7 +165,40 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    writeln!(out, "GenRet ({}{})", scoring.describe(), if args.scoring.exact { ", exact" } else { "" })?;
     write!(out, "{}", evaluation.table())?;
+
+    // Hybrid: the same queries fused with BM25 over the index's documents.
+    let fused = match args.fuse.fuse {
+        None => None,
+        Some(_) => {
+            let (w_genret, w_bm25) = args.fuse.weights()?;
+            let t0 = Instant::now();
+            let bm25 = bm25_over_index(&index)?;
+            let build = t0.elapsed();
+            let mut bm25_times = Vec::with_capacity(judged.len());
+            let mut fused_run = Run::new();
+            for query in &judged {
+                let t = Instant::now();
+                let lexical = bm25.search(&query.text, args.depth.max(100))?;
+                let genret_docs = run.get(&query.id).unwrap_or(&[]);
+                let docs = genret_eval::fuse_lists(&[(genret_docs, w_genret), (lexical.as_slice(), w_bm25)], args.fuse.method(), args.depth);
+                bm25_times.push(t.elapsed());
+                fused_run.insert(query.id.clone(), docs);
+            }
+            let fused_path = args.out.with_extension("fused.trec");
+            fused_run.write_trec(&fused_path, &format!("{}+bm25", args.tag))?;
+            let fused_eval = evaluate(&qrels, &fused_run, &metrics, &EvalOptions::default())?;
+            writeln!(out, "\nGenRet + BM25 ({}, GenRet weight {w_genret}): {}", args.fuse.method(), fused_path.display())?;
+            write!(out, "{}", fused_eval.table())?;
+            // A fused query costs GenRet's search plus BM25's search and the fusion.
+            let per_query: Vec<Duration> = query_times.iter().zip(&bm25_times).map(|(a, b)| *a + *b).collect();
+            let latency = Latency::of(per_query);
+            let mut timings = json!({ "bm25_build_s": build.as_secs_f64() });
+            latency.add_to(&mut timings, "query");
+            Some(json!({ "method": args.fuse.method(), "genret_weight": w_genret, "bm25_weight": w_bm25, "run": fused_path, "metrics": fused_eval.mean, "timings": timings }))
+        }
+    };
 
     // Seen vs unseen (the paper's generalisation split), when the index holds added documents.
     let origins: HashMap<String, Origin> = index.store().all_origins()?.into_iter().collect();
@@ -206,7 +249,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         // configuration and tokenizer.
         "index_bytes_beyond_weights": index_bytes_beyond_weights,
         "num_queries": judged.len(),
-        "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()) },
+        "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()), "scoring": scoring, "scoring_name": scoring.describe(), "exact": args.scoring.exact },
+        "fused": fused,
         "metrics": evaluation.mean,
         "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
         "timings": {

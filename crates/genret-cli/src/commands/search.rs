@@ -48,6 +48,8 @@ pub struct Args {
     /// Where the model runs: `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when one is visible).
     #[arg(long, default_value = "auto")]
     pub device: String,
+    #[command(flatten)]
+    pub scoring: super::common::ScoringArgs,
     /// The queries.
     #[arg(required = true, value_name = "QUERY")]
     pub queries: Vec<String>,
@@ -89,6 +91,8 @@ pub fn search(args: &Args) -> anyhow::Result<Vec<QueryResults>> {
         beam: args.beam,
         depth: args.depth,
         batch_size: args.batch_size,
+        scoring: Some(args.scoring.resolve(index.config().scoring)),
+        exact: args.scoring.exact,
     };
     let found = index.search_with(&queries, &options, |_, _| {})?;
     queries

@@ -121,6 +121,12 @@ pub fn execute(args: Args) -> Result<Trained> {
     Ok(Trained { wall_secs: out.wall_secs, health: out.health.clone(), index_dir: index.dir().to_path_buf() })
 }
 
+/// The scoring a new index searches with by default (chosen on SciFact's development split,
+/// see docs/benchmarks.md): documents ordered by GenRet's decoder states, docid score added.
+pub fn default_scoring() -> genret_index::Scoring {
+    genret_index::Scoring { code: genret_index::CodeScore::LogProb, states: Some(genret_index::StateKind::Decoder), code_weight: 0.05 }
+}
+
 /// Writes the searchable index of a finished run: the trained documents with their docids, then
 /// the held-out documents added with the tokenizer alone (as any new document would be).
 pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpus: &genret_data::Corpus) -> Result<Index> {
@@ -129,6 +135,9 @@ pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpu
     }
     let mut config = IndexConfig::for_model(&out.model, &out.checkpoint.spec, out.config.model.query_max_len, out.config.model.doc_max_len);
     config.docid_steps = out.codes.first().map_or(config.docid_steps, Vec::len);
+    config.disambiguation = !out.config.fixed_docids() && out.config.collisions == genret_train::config::CollisionPolicy::Disambiguate;
+    config.scoring = default_scoring();
+    let states = genret_index::states::DocStates::to_blobs(&out.doc_states.0, &out.doc_states.1)?;
     let docs: Vec<(genret_data::Document, Vec<u32>, Origin)> = out
         .train_docs
         .iter()
@@ -136,7 +145,13 @@ pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpu
         .map(|(&p, codes)| (corpus.documents()[p].clone(), codes.clone(), Origin::Train))
         .collect();
     config.docid_scheme = out.config.scheme.kind.to_string();
-    let mut index = Index::create_with_scheme(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs, out.scheme.as_ref())?;
+    let mut index = Index::create_with_states(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs, out.scheme.as_ref(), Some(&states))?;
+    anyhow::ensure!(
+        index.state_position() == out.state_position,
+        "internal error: the index reads document states at position {}, training wrote them at {}",
+        index.state_position(),
+        out.state_position
+    );
     if !out.held_out.is_empty() {
         let held: Vec<genret_data::Document> = out.held_out.iter().map(|&p| corpus.documents()[p].clone()).collect();
         let report = index.add_documents(&held, out.config.model.encode_batch_size)?;

@@ -1,0 +1,127 @@
+//! Fusing ranked lists: hybrid retrieval from two systems' runs.
+//!
+//! A generative retriever and a lexical one fail on different queries, so combining their
+//! rankings beats either (PAG, GDR). Two standard fusions, each over the union of the systems'
+//! top lists for a query:
+//!
+//! * [`FusionMethod::MinMax`]: each system's scores are rescaled per query to `[0, 1]`
+//!   (`(s − min) / (max − min)` over that system's list; a list whose scores are all equal maps
+//!   to 1), then summed with weights; a document missing from a list gets 0 for it.
+//! * [`FusionMethod::Rrf`] (reciprocal rank fusion, Cormack et al. 2009): `Σ w / (k + rank)`,
+//!   ranks from 1 in each list, the constant k (60 in the paper) damping the top ranks.
+//!
+//! Ties are broken by document id (ascending), so a fused run is deterministic.
+
+use std::collections::HashMap;
+
+use genret_data::{Run, ScoredDoc};
+
+/// How scores from several runs are combined.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "method")]
+pub enum FusionMethod {
+    /// Per-query min-max normalisation, then a weighted sum.
+    MinMax,
+    /// Reciprocal rank fusion with constant `k`.
+    Rrf { k: f64 },
+}
+
+impl std::fmt::Display for FusionMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FusionMethod::MinMax => f.write_str("min-max"),
+            FusionMethod::Rrf { k } => write!(f, "rrf(k={k})"),
+        }
+    }
+}
+
+/// One query's fused list from its lists in each system (each best first), cut at `depth`.
+pub fn fuse_lists(lists: &[(&[ScoredDoc], f64)], method: FusionMethod, depth: usize) -> Vec<ScoredDoc> {
+    let mut total: HashMap<&str, f64> = HashMap::new();
+    for &(list, weight) in lists {
+        match method {
+            FusionMethod::MinMax => {
+                let (lo, hi) = list.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| (lo.min(d.score), hi.max(d.score)));
+                for d in list {
+                    let norm = if hi > lo { (d.score - lo) / (hi - lo) } else { 1.0 };
+                    *total.entry(&d.doc_id).or_insert(0.0) += weight * norm;
+                }
+            }
+            FusionMethod::Rrf { k } => {
+                // Rank by score (the list's own order may not be sorted), ties by id.
+                let mut order: Vec<&ScoredDoc> = list.iter().collect();
+                order.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc_id.cmp(&b.doc_id)));
+                for (r, d) in order.into_iter().enumerate() {
+                    *total.entry(&d.doc_id).or_insert(0.0) += weight / (k + (r + 1) as f64);
+                }
+            }
+        }
+    }
+    let mut fused: Vec<ScoredDoc> = total.into_iter().map(|(id, score)| ScoredDoc { doc_id: id.to_string(), score }).collect();
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc_id.cmp(&b.doc_id)));
+    fused.truncate(depth);
+    fused
+}
+
+/// Fuses whole runs query by query (a query missing from a run has an empty list there).
+pub fn fuse_runs(runs: &[(&Run, f64)], method: FusionMethod, depth: usize) -> Run {
+    let mut queries: Vec<&String> = runs.iter().flat_map(|(r, _)| r.iter().map(|(q, _)| q)).collect();
+    queries.sort();
+    queries.dedup();
+    let mut out = Run::new();
+    for q in queries {
+        let lists: Vec<(&[ScoredDoc], f64)> = runs.iter().map(|(r, w)| (r.get(q).unwrap_or(&[]), *w)).collect();
+        out.insert(q.clone(), fuse_lists(&lists, method, depth));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[(&str, f64)]) -> Vec<ScoredDoc> {
+        items.iter().map(|&(id, score)| ScoredDoc { doc_id: id.into(), score }).collect()
+    }
+
+    #[test]
+    fn min_max_normalises_each_list_then_weights() {
+        let a = list(&[("x", 10.0), ("y", 5.0), ("z", 0.0)]);
+        let b = list(&[("z", -1.0), ("w", -3.0)]);
+        let fused = fuse_lists(&[(&a, 0.25), (&b, 0.75)], FusionMethod::MinMax, 10);
+        let got: Vec<(&str, f64)> = fused.iter().map(|d| (d.doc_id.as_str(), d.score)).collect();
+        // x: 0.25·1; y: 0.25·0.5; z: 0.25·0 + 0.75·1; w: 0.75·0.
+        assert_eq!(got, vec![("z", 0.75), ("x", 0.25), ("y", 0.125), ("w", 0.0)]);
+        // A weight of 1 on one list gives its order back.
+        let only_a = fuse_lists(&[(&a, 1.0), (&b, 0.0)], FusionMethod::MinMax, 3);
+        // x 1, y 0.5, then z and w tie at 0 and go by id.
+        assert_eq!(only_a.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(), vec!["x", "y", "w"]);
+    }
+
+    #[test]
+    fn rrf_follows_the_formula_and_breaks_ties_by_id() {
+        let a = list(&[("x", 3.0), ("y", 2.0)]);
+        let b = list(&[("y", 9.0), ("x", 1.0)]);
+        let fused = fuse_lists(&[(&a, 1.0), (&b, 1.0)], FusionMethod::Rrf { k: 60.0 }, 10);
+        // Both get 1/61 + 1/62: a tie, broken by id.
+        assert_eq!(fused[0].doc_id, "x");
+        assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+        assert!((fused[0].score - fused[1].score).abs() < 1e-12);
+        let c = list(&[("z", 1.0)]);
+        let fused = fuse_lists(&[(&a, 1.0), (&c, 2.0)], FusionMethod::Rrf { k: 1.0 }, 2);
+        assert_eq!(fused.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(), vec!["z", "x"]);
+        assert!((fused[0].score - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn runs_fuse_query_by_query() {
+        let mut a = Run::new();
+        a.insert("q1", list(&[("x", 1.0)]));
+        let mut b = Run::new();
+        b.insert("q2", list(&[("y", 1.0)]));
+        let fused = fuse_runs(&[(&a, 0.5), (&b, 0.5)], FusionMethod::MinMax, 10);
+        assert_eq!(fused.len(), 2);
+        assert_eq!(fused.get("q1").unwrap()[0].doc_id, "x");
+        assert_eq!(fused.get("q2").unwrap()[0].score, 0.5);
+    }
+}
