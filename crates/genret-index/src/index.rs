@@ -107,11 +107,16 @@ pub struct Scoring {
     pub states: Option<StateKind>,
     /// Weight of the docid's score beside the state cosine.
     pub code_weight: f64,
+    /// With encoder states: search only the first this many codes, and take every document
+    /// below the kept prefixes as a candidate (fewer codes: more candidates, found by coarser
+    /// codes). `None`: every learned code. Decoder states always use every learned code (the
+    /// document's state is the one after them).
+    pub candidate_depth: Option<usize>,
 }
 
 impl Default for Scoring {
     fn default() -> Self {
-        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0 }
+        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0, candidate_depth: None }
     }
 }
 
@@ -126,9 +131,10 @@ impl Scoring {
             CodeScore::LogProb => "codes",
             CodeScore::Logit => "codes(logit)",
         };
+        let depth = self.candidate_depth.map_or(String::new(), |d| format!(", first {d} codes"));
         match self.states {
             None => code.to_string(),
-            Some(kind) => format!("{code}+{kind}-states({})", self.code_weight),
+            Some(kind) => format!("{code}+{kind}-states({}{depth})", self.code_weight),
         }
     }
 }
@@ -251,6 +257,9 @@ pub struct IndexInfo {
     pub largest_collision_group: usize,
     pub trie_nodes: usize,
     pub last_added_at: Option<String>,
+    /// Whether every document has stored states, and their bytes per document.
+    pub has_states: bool,
+    pub state_bytes_per_doc: usize,
 }
 
 /// An open index: model, tokenizers, store and trie.
@@ -583,12 +592,22 @@ impl Index {
             "the search batch size must be at least 1"
         );
         ensure!(options.beam >= 1, "the beam width must be at least 1");
+        if let Some(i) = queries.iter().position(|q| q.trim().is_empty()) {
+            bail!("query {} is empty: nothing to search for", i + 1);
+        }
         let scoring = options.scoring.unwrap_or(self.config.scoring);
         if scoring.states.is_some() {
             ensure!(
                 self.states.is_some(),
                 "{}: this index stores no document states, so it can only score by codes (an index built by an older genret; rebuild it to order documents by their states)",
                 self.dir.display()
+            );
+        }
+        if let (Some(StateKind::Decoder), Some(d)) = (scoring.states, scoring.candidate_depth) {
+            ensure!(
+                d >= self.search_depth(&scoring),
+                "candidate depth {d}: decoder states compare query and document after all {} learned codes; use encoder states to search fewer codes",
+                self.search_depth(&scoring)
             );
         }
         let search_depth = self.search_depth(&scoring);
@@ -662,10 +681,14 @@ impl Index {
     /// Codes a search decodes under `scoring`: all of them, or, when documents are ordered by
     /// their states and the last code only disambiguates, the learned ones.
     pub fn search_depth(&self, scoring: &Scoring) -> usize {
-        if scoring.states.is_some() && self.config.disambiguation && self.trie.depth() > 1 {
+        let learned = if scoring.states.is_some() && self.config.disambiguation && self.trie.depth() > 1 {
             self.trie.depth() - 1
         } else {
             self.trie.depth()
+        };
+        match (scoring.states, scoring.candidate_depth) {
+            (Some(StateKind::Encoder), Some(d)) => d.clamp(1, learned),
+            _ => learned,
         }
     }
 
@@ -955,6 +978,8 @@ impl Index {
             largest_collision_group: self.trie.largest_group(),
             trie_nodes: self.trie.num_nodes(),
             last_added_at: self.store.meta("last_added_at")?,
+            has_states: self.states.is_some(),
+            state_bytes_per_doc: if self.states.is_some() { DocStates::bytes_per_doc(self.model.hidden_size() as usize) } else { 0 },
         })
     }
 }

@@ -567,6 +567,42 @@ mod tests {
     }
 
     #[test]
+    fn logit_scores_sum_the_raw_step_scores_and_prefix_searches_stop_early() {
+        let (k, m) = (5i64, 3usize);
+        let (_vs, model) = tiny_model(k, m as i64, 11);
+        let docids = random_docids(40, k as u32, m, 3);
+        let trie = DocidTrie::build(m, docids.iter().enumerate().map(|(p, z)| (z.clone(), p as u64))).unwrap();
+        let enc = encode_queries(&model, &queries());
+        let opts = BeamOptions { beam: 200, code_score: CodeScore::Logit, ..BeamOptions::new(200) };
+        let found = beam_search(&model, &trie, &enc, &opts).unwrap();
+        for (q, qb) in found.iter().enumerate() {
+            assert_eq!(qb.beams.len(), trie.num_docids(), "exhaustive");
+            // Reference: teacher-forced raw logits, summed.
+            let z = &qb.beams[0].codes;
+            let sel = enc.select_rows(&Tensor::from_slice(&[q as i64]));
+            let prefix: Vec<i64> = z[..m - 1].iter().map(|&c| i64::from(c)).collect();
+            let states = model.decode_states(&sel, &Tensor::from_slice(&prefix).view([1, m as i64 - 1]), false);
+            let want: f64 = (0..m).map(|t| model.step_logits(t, &states.select(1, t as i64)).double_value(&[0, i64::from(z[t])])).sum();
+            assert!((qb.beams[0].log_prob - want).abs() < 1e-4, "query {q}: {} vs {want}", qb.beams[0].log_prob);
+            assert!(qb.beams.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
+        }
+        // A prefix search of depth 2 returns prefixes; their documents are all below them.
+        let opts = BeamOptions { depth: Some(2), query_states: true, trace: true, ..BeamOptions::new(3) };
+        let found = beam_search(&model, &trie, &enc, &opts).unwrap();
+        for qb in &found {
+            assert_eq!(qb.beams.len(), 3);
+            assert!(qb.beams.iter().all(|b| b.codes.len() == 2));
+            assert_eq!(qb.trace.len(), 2, "one kept list per step");
+            assert_eq!(qb.trace[1].iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(), qb.beams.iter().map(|b| b.codes.clone()).collect::<Vec<_>>());
+            assert_eq!(qb.states.as_ref().unwrap().size(), vec![3, 32], "a state per kept prefix");
+            let docs = expand(&trie, &qb.beams[..1], 100);
+            let below = trie.docs_below(qb.beams[0].node);
+            assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), below);
+            assert!(below.iter().all(|&p| docids[p as usize][..2] == qb.beams[0].codes[..]));
+        }
+    }
+
+    #[test]
     fn code_one_is_an_ordinary_code() {
         // The authors' generate() treats code 1 as end-of-sequence: docids with 1 before the
         // last position could never be retrieved. Here they all come back.

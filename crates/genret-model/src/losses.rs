@@ -14,12 +14,35 @@ pub struct LossWeights {
     pub generation: f64,
     pub prefix: f64,
     pub reconstruction: f64,
+    /// Distillation from the frozen encoder's geometry ([`distill_loss`]); 0 turns it off.
+    /// Not in the paper: it keeps the decoder states that order documents at least as good a
+    /// ranker as the encoder they start from, where training queries are few.
+    pub distill: f64,
+    /// Temperature of teacher and student cosines in [`distill_loss`].
+    pub distill_temperature: f64,
 }
 
 impl Default for LossWeights {
     fn default() -> Self {
-        Self { ranking: 0.5, generation: 0.5, prefix: 0.5, reconstruction: 0.1 }
+        Self { ranking: 0.5, generation: 0.5, prefix: 0.5, reconstruction: 0.1, distill: 0.0, distill_temperature: 0.05 }
     }
+}
+
+/// Listwise distillation over the batch: for each query i, the KL divergence from the
+/// teacher's distribution `softmax_j(cos(tq_i, td_j) / τ)` to the student's
+/// `softmax_j(cos(q_i, d_j) / τ)`, averaged over queries. The teacher (`tq`, `td`: `[B, D']`, for
+/// example the frozen encoder's pooled states) gets no gradient; 0 when the student's cosines
+/// equal the teacher's.
+pub fn distill_loss(q: &Tensor, d: &Tensor, tq: &Tensor, td: &Tensor, temperature: f64) -> Tensor {
+    let cos = |a: &Tensor, b: &Tensor| {
+        let n = |x: &Tensor| x / x.norm_scalaropt_dim(2.0, [-1i64].as_slice(), true).clamp_min(1e-12);
+        n(a).matmul(&n(b).tr()) / temperature
+    };
+    let teacher = tch::no_grad(|| cos(tq, td)).detach();
+    let p_teacher = teacher.softmax(-1, teacher.kind());
+    let log_teacher = teacher.log_softmax(-1, teacher.kind());
+    let log_student = cos(q, d).log_softmax(-1, teacher.kind());
+    (&p_teacher * (log_teacher - log_student)).sum_dim_intlist([-1i64].as_slice(), false, teacher.kind()).mean(teacher.kind())
 }
 
 /// In-batch softmax cross-entropy over `q_i . d_j / temperature`, positive on the diagonal.
@@ -59,6 +82,18 @@ pub struct LossTerms {
     pub generation: f64,
     pub prefix: f64,
     pub reconstruction: f64,
+    pub distill: f64,
+}
+
+impl LossTerms {
+    /// Adds the distillation term with its weight.
+    pub fn with_distill(mut self, term: Option<Tensor>, weight: f64) -> Self {
+        if let Some(t) = term {
+            self.distill = t.double_value(&[]);
+            self.total = &self.total + t * weight;
+        }
+        self
+    }
 }
 
 /// Weighted sum of whichever terms are present (warm-up has no generation or reconstruction).
@@ -88,7 +123,7 @@ pub fn combine(
     let generation = add(&generation, w.generation);
     let prefix = add(&prefix, w.prefix);
     let reconstruction = add(&reconstruction, w.reconstruction);
-    LossTerms { total: total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, tch::Device::Cpu))), ranking, generation, prefix, reconstruction }
+    LossTerms { total: total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, tch::Device::Cpu))), ranking, generation, prefix, reconstruction, distill: f64::NAN }
 }
 
 #[cfg(test)]
@@ -167,6 +202,32 @@ mod tests {
         close(gd.double_value(&[0, 1]), ge0[1]);
         close(gd.double_value(&[1, 0]), gcb.double_value(&[0, 0]));
         close(gd.double_value(&[1, 1]), gcb.double_value(&[0, 1]));
+    }
+
+    #[test]
+    fn distillation_is_the_kl_divergence_between_the_cosine_softmaxes() {
+        // Student cosines [[1, 0], [0, 1]] (orthonormal rows), teacher [[1, 0.6], [0.6, 1]].
+        let q = t(&[1., 0., 0., 1.], &[2, 2]).set_requires_grad(true);
+        let d = t(&[2., 0., 0., 3.], &[2, 2]);
+        let tq = t(&[1., 0., 0.6, 0.8], &[2, 2]);
+        let td = t(&[1., 0., 0., 1.], &[2, 2]);
+        let tau = 0.5;
+        let kl = |p: [f64; 2], s: [f64; 2]| {
+            let soft = |x: [f64; 2]| {
+                let z = (x[0] / tau).exp() + (x[1] / tau).exp();
+                [(x[0] / tau).exp() / z, (x[1] / tau).exp() / z]
+            };
+            let (pt, ps) = (soft(p), soft(s));
+            pt[0] * (pt[0] / ps[0]).ln() + pt[1] * (pt[1] / ps[1]).ln()
+        };
+        // Teacher rows: q0·d = [1, 0]; q1·d = [0.6, 0.8].
+        let want = (kl([1.0, 0.0], [1.0, 0.0]) + kl([0.6, 0.8], [0.0, 1.0])) / 2.0;
+        let got = distill_loss(&q, &d, &tq, &td, tau);
+        close(got.double_value(&[]), want);
+        got.backward();
+        assert!(q.grad().abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        // Equal cosines: nothing to learn.
+        close(distill_loss(&tq, &td, &tq, &td, tau).double_value(&[]), 0.0);
     }
 
     #[test]

@@ -472,7 +472,7 @@ impl Trainer<'_> {
             self.state.elapsed_secs = resumed_at + session.elapsed().as_secs_f64();
             let eta = run_eta(&units, i + 1, session.elapsed().as_secs_f64(), done_now + 1);
             self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs, "run_eta_s": eta }))?;
-            if let Some(eta) = eta {
+            if let Some(eta) = eta.filter(|_| i + 1 < units.len()) {
                 tracing::info!("run: {} of {} units done, {:.0} s so far, about {:.0} s left", i + 1, units.len(), self.state.elapsed_secs, eta);
             }
             self.save_checkpoint()?;
@@ -575,7 +575,7 @@ impl Trainer<'_> {
             _ => format!("final epoch {}", epoch + 1),
         };
         let bar = progress::bar(batches.len() as u64, &label);
-        let mut sums = [0f64; 5];
+        let mut sums = [0f64; 6];
         for (b, batch) in batches.iter().enumerate() {
             let q_idx: Vec<usize> = batch.iter().map(|&i| self.doc_queries[i][rng.gen_range(0..self.doc_queries[i].len())]).collect();
             let terms = if joint { self.joint_batch_loss(batch, &q_idx)? } else { self.batch_loss(batch, &q_idx, step, main, is_final)? };
@@ -590,7 +590,7 @@ impl Trainer<'_> {
             self.state.batches += 1;
             let total = terms.total.double_value(&[]);
             anyhow::ensure!(total.is_finite(), "loss became {total} at {label}, batch {b}; lower optim.lr or check the data");
-            for (s, v) in sums.iter_mut().zip([total, terms.ranking, terms.generation, terms.prefix, terms.reconstruction]) {
+            for (s, v) in sums.iter_mut().zip([total, terms.ranking, terms.generation, terms.prefix, terms.reconstruction, terms.distill]) {
                 if v.is_finite() {
                     *s += v;
                 }
@@ -600,7 +600,7 @@ impl Trainer<'_> {
                 let line = serde_json::json!({
                     "event": "batch", "unit": unit, "batch": b + 1, "batches": batches.len(),
                     "loss": total, "ranking": nan_to_null(terms.ranking), "generation": nan_to_null(terms.generation),
-                    "prefix": nan_to_null(terms.prefix), "reconstruction": nan_to_null(terms.reconstruction),
+                    "prefix": nan_to_null(terms.prefix), "reconstruction": nan_to_null(terms.reconstruction), "distill": nan_to_null(terms.distill),
                     "lr": self.optimizer.lr, "grad_norm": grad_norm,
                     "elapsed_s": self.state.elapsed_secs + self.started.elapsed().as_secs_f64(),
                 });
@@ -611,7 +611,7 @@ impl Trainer<'_> {
         bar.finish_and_clear();
         let nb = batches.len().max(1) as f64;
         tracing::info!("{label}: mean loss {:.4}", sums[0] / nb);
-        self.log(&serde_json::json!({ "event": "epoch", "unit": unit, "mean_loss": sums[0] / nb, "mean_ranking": sums[1] / nb, "mean_generation": sums[2] / nb, "mean_prefix": sums[3] / nb, "mean_reconstruction": sums[4] / nb }))?;
+        self.log(&serde_json::json!({ "event": "epoch", "unit": unit, "mean_loss": sums[0] / nb, "mean_ranking": sums[1] / nb, "mean_generation": sums[2] / nb, "mean_prefix": sums[3] / nb, "mean_reconstruction": sums[4] / nb, "mean_distill": sums[5] / nb }))?;
         Ok(())
     }
 
@@ -626,6 +626,8 @@ impl Trainer<'_> {
         let dq = self.model.decode_states(&q_enc, &prefix, true);
         let (d_t, q_t) = (dd.select(1, step as i64), dq.select(1, step as i64));
         let ranking = losses::ranking_loss(&q_t, &d_t, temp * self.cfg.docids.ranking_temperature);
+        let w = &self.cfg.losses;
+        let distill = (w.distill > 0.0).then(|| losses::distill_loss(&q_t, &d_t, &q_enc.mean_pool(), &d_enc.mean_pool(), w.distill_temperature));
         let prefix_loss = (step > 0).then(|| {
             let terms: Vec<Tensor> = (0..step)
                 .map(|s| {
@@ -637,7 +639,7 @@ impl Trainer<'_> {
             Tensor::stack(&terms, 0).mean(Kind::Float)
         });
         if !main {
-            return Ok(losses::combine(&self.cfg.losses, Some(ranking), None, prefix_loss, None));
+            return Ok(losses::combine(&self.cfg.losses, Some(ranking), None, prefix_loss, None).with_distill(distill, self.cfg.losses.distill));
         }
         let logits_d = self.model.step_logits(step, &d_t);
         let logits_q = self.model.step_logits(step, &q_t);
@@ -648,7 +650,7 @@ impl Trainer<'_> {
         };
         let generation = losses::generation_loss(&logits_q, &targets) + losses::generation_loss(&logits_d, &targets);
         let reconstruction = (!is_final).then(|| losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
-        Ok(losses::combine(&self.cfg.losses, Some(ranking), Some(generation), prefix_loss, reconstruction))
+        Ok(losses::combine(&self.cfg.losses, Some(ranking), Some(generation), prefix_loss, reconstruction).with_distill(distill, self.cfg.losses.distill))
     }
 
     /// Joint training (ablation of progressive training): all M steps at once. Step t's
@@ -980,7 +982,7 @@ fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usiz
     let first = next.checked_sub(done_in_session)?;
     let done: f64 = units[first..next].iter().map(weight).sum();
     let left: f64 = units[next..].iter().map(weight).sum();
-    (done > 0.0).then(|| session_secs / done * left)
+    (done > 0.0).then(|| (session_secs / done * left).max(0.0))
 }
 
 fn argmax(row: &[f64]) -> usize {

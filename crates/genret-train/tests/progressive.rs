@@ -198,3 +198,50 @@ fn every_docid_scheme_and_joint_training_run_through_the_same_trainer() {
     let metrics = std::fs::read_to_string(dir.path().join("joint/metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"joint\""), "joint epochs are logged");
 }
+
+/// A collection shaped like the one that stopped the old default preset: few documents, and
+/// judged training queries that each name many relevant documents (topics rather than
+/// identifiers): 96 documents in 6 topics, every topic query judged relevant to all 16 of its
+/// documents.
+fn topical_collection() -> (Corpus, genret_data::Qrels, genret_data::Queries) {
+    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
+    let docs: Vec<Document> = (0..96)
+        .map(|i| {
+            let t = topics[i % topics.len()];
+            Document { id: format!("d{i}"), title: format!("Report {i} on {t}"), text: format!("Finding {} about {t} from site {} in {}.", i * 3, i % 11, 1990 + i) }
+        })
+        .collect();
+    let mut qrels = genret_data::Qrels::default();
+    let mut queries = Vec::new();
+    for (q, t) in topics.iter().enumerate() {
+        queries.push(genret_data::Query { id: format!("q{q}"), text: format!("what is known about {t}") });
+        for i in (q..96).step_by(topics.len()) {
+            qrels.insert(&format!("q{q}"), &format!("d{i}"), 1);
+        }
+    }
+    (Corpus::from_documents(docs).unwrap(), qrels, genret_data::Queries::from_queries(queries))
+}
+
+#[test]
+fn queries_with_many_relevant_documents_do_not_stop_training() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("GENRET_HOME", dir.path().join("home"));
+    let Some(cfg) = setup(dir.path()) else {
+        eprintln!("skipped: shared MiniLM tokenizer not found");
+        return;
+    };
+    let (corpus, qrels, queries) = topical_collection();
+    let inputs = TrainInputs { dataset: "topical".into(), corpus: &corpus, train_qrels: Some((&qrels, &queries)), data_files: vec![] };
+    let out = train(&dir.path().join("run"), cfg, &inputs, &TrainOptions::default()).unwrap();
+    assert_eq!(out.codes.len(), 96);
+    // Each topic query trains with at most signal.max_docs_per_query of its 16 documents.
+    assert_eq!(out.signal.queries_capped, 6);
+    assert!(out.signal.qrels_pairs <= 6 * 8);
+    // Docids stay (nearly) distinct: collisions are disambiguated, never a stop.
+    assert!(out.health.largest_collision_group <= 2, "{:?}", out.health);
+    assert!(out.health.distinct_docids >= 90, "{:?}", out.health);
+    // The index gets a state per document.
+    assert_eq!(out.doc_states.0.size()[0], 96);
+    assert_eq!(out.doc_states.1.size()[0], 96);
+}

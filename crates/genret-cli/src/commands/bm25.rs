@@ -266,7 +266,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics_path = args.report.path(&args.out);
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: None })
+    Ok(Outcome { evaluation, report, groups: None, fused: None })
 }
 
 /// Opens the index at `dir` when it matches the corpus and settings, else builds it there.

@@ -199,6 +199,8 @@ pub struct Outcome {
     pub report: serde_json::Value,
     /// Seen/unseen query groups, when the index holds documents added after training.
     pub groups: Option<std::collections::HashMap<String, QueryGroup>>,
+    /// The hybrid run's evaluation (`genret run --fuse`).
+    pub fused: Option<genret_eval::Evaluation>,
 }
 
 /// Which documents a test query's relevant documents are, for the seen/unseen split.
@@ -392,6 +394,10 @@ pub struct ScoringArgs {
     /// Weight of the docid's score beside the state cosine.
     #[arg(long, value_name = "W")]
     pub code_weight: Option<f64>,
+    /// With encoder states: search only the first N codes and order every document below the
+    /// kept prefixes (more candidates from coarser codes).
+    #[arg(long, value_name = "N")]
+    pub candidate_depth: Option<usize>,
     /// Score every docid instead of keeping a beam (one query at a time; small collections).
     #[arg(long)]
     pub exact: bool,
@@ -429,6 +435,9 @@ impl ScoringArgs {
         }
         if let Some(w) = self.code_weight {
             s.code_weight = w;
+        }
+        if self.candidate_depth.is_some() {
+            s.candidate_depth = self.candidate_depth;
         }
         s
     }

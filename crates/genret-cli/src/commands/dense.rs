@@ -292,7 +292,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     latency.add_to(&mut report["timings"], "query");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: None })
+    Ok(Outcome { evaluation, report, groups: None, fused: None })
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ fn print_info(out: &mut dyn Write, info: &IndexInfo, json: bool) -> anyhow::Resu
         ),
         ("trie nodes", info.trie_nodes.to_string()),
         (
+            "document states",
+            if info.has_states { format!("stored, {} bytes per document", info.state_bytes_per_doc) } else { "none (codes-only scoring)".into() },
+        ),
+        ("default scoring", c.scoring.describe()),
+        (
             "last addition",
             info.last_added_at.clone().unwrap_or_else(|| "never".into()),
         ),

@@ -118,14 +118,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // 3. GenRet search at two beam widths, one query at a time.
     eprintln!("== 3/4 GenRet search");
-    let genret_run = |index: &Path, beam: usize, name: &str| -> anyhow::Result<Outcome> {
+    let genret_run = |index: &Path, beam: usize, name: &str, extra: &[&str]| -> anyhow::Result<Outcome> {
         let mut argv = data.clone();
         argv.extend(strs(&["--index", &p(index), "--split", &args.split, "--out", &p(&out.join(format!("{name}.trec")))]));
         argv.extend(strs(&["--beam", &beam.to_string(), "--depth", "100", "--batch-size", "1", "--device", &device, "-m", METRICS]));
+        argv.extend(strs(extra));
         super::run::execute(args_from(&argv)?)
     };
-    let b10 = genret_run(&trained.index_dir, 10, "genret.beam10")?;
-    let b100 = genret_run(&trained.index_dir, 100, "genret.beam100")?;
+    // The paper's scoring (codes only), the index's default (codes + states), and the hybrid.
+    let codes = genret_run(&trained.index_dir, 100, "genret.codes", &["--scoring", "codes"])?;
+    let b10 = genret_run(&trained.index_dir, 10, "genret.beam10", &[])?;
+    let b100 = genret_run(&trained.index_dir, 100, "genret.beam100", &["--fuse", "bm25", "--fuse-weight", &super::train::DEFAULT_FUSE_WEIGHT.to_string()])?;
+    let hybrid = fused_outcome(&b100)?;
 
     let bytes = |o: &Outcome, key: &str| o.report[key].as_u64();
     let secs = |v: &Value| v.as_f64();
@@ -133,8 +137,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rows = vec![
         Row { name: "BM25 (tantivy)".into(), build_secs: secs(&bm25.report["timings"]["index_s"]), index_bytes: bytes(&bm25, "index_bytes"), outcome: bm25 },
         Row { name: "dense (same encoder, exact)".into(), build_secs: secs(&dense.report["timings"]["encode_s"]), index_bytes: bytes(&dense, "index_bytes"), outcome: dense },
-        Row { name: "GenRet, beam 10".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b10 },
-        Row { name: "GenRet, beam 100".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b100 },
+        Row { name: "GenRet, codes only (paper scoring), beam 100".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: codes },
+        Row { name: "GenRet, codes + states (default), beam 10".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b10 },
+        Row { name: "GenRet, codes + states (default), beam 100".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b100 },
+        Row { name: "GenRet + BM25 hybrid, beam 100".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: hybrid },
     ];
 
     // 4. Seen vs unseen.
@@ -142,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.holdout_docs > 0.0 {
         eprintln!("== 4/4 seen vs unseen: training without {:.0}% of the documents", 100.0 * args.holdout_docs);
         let held = super::train::execute(args_from(&train_argv(&args, &data, &out.join("holdout"), Some(args.holdout_docs)))?)?;
-        let outcome = genret_run(&held.index_dir, 100, "holdout.beam100")?;
+        let outcome = genret_run(&held.index_dir, 100, "holdout.beam100", &[])?;
         generalisation = Some((held, outcome));
     } else {
         eprintln!("== 4/4 seen vs unseen skipped (use --holdout-docs 0.1)");
@@ -157,6 +163,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 use std::io::Write as _;
+
+/// The hybrid row of a `genret run --fuse` outcome: its fused evaluation and latencies.
+fn fused_outcome(o: &Outcome) -> anyhow::Result<Outcome> {
+    let evaluation = o.fused.clone().context("the GenRet run was not fused")?;
+    let mut report = o.report.clone();
+    report["timings"] = o.report["fused"]["timings"].clone();
+    Ok(Outcome { evaluation, report, groups: o.groups.clone(), fused: None })
+}
 
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

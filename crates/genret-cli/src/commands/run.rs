@@ -196,7 +196,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
             let latency = Latency::of(per_query);
             let mut timings = json!({ "bm25_build_s": build.as_secs_f64() });
             latency.add_to(&mut timings, "query");
-            Some(json!({ "method": args.fuse.method(), "genret_weight": w_genret, "bm25_weight": w_bm25, "run": fused_path, "metrics": fused_eval.mean, "timings": timings }))
+            Some((json!({ "method": args.fuse.method(), "genret_weight": w_genret, "bm25_weight": w_bm25, "run": fused_path, "metrics": fused_eval.mean, "timings": timings }), fused_eval))
         }
     };
 
@@ -250,7 +250,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         "index_bytes_beyond_weights": index_bytes_beyond_weights,
         "num_queries": judged.len(),
         "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()), "scoring": scoring, "scoring_name": scoring.describe(), "exact": args.scoring.exact },
-        "fused": fused,
+        "fused": fused.as_ref().map(|f| &f.0),
         "metrics": evaluation.mean,
         "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
         "timings": {
@@ -264,7 +264,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     batch_latency.add_to(&mut report["timings"], "batch");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: class })
+    Ok(Outcome { evaluation, report, groups: class, fused: fused.map(|f| f.1) })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use genret_train::{train, TrainConfig, TrainInputs, TrainOptions};
 use super::common::{parse_device, DataArgs};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  genret train --data ../shared/data/scifact --model ../shared/models/all-MiniLM-L6-v2 --out runs/scifact\n  genret train --dataset scifact --out runs/scifact --config genret.toml --resume")]
+#[command(about = "Train GenRet (docids and retriever) on a corpus and build its searchable index", after_help = "Example:\n  genret train --data ../shared/data/scifact --model ../shared/models/all-MiniLM-L6-v2 --out runs/scifact\n  genret train --dataset scifact --out runs/scifact --config genret.toml --resume")]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
@@ -25,6 +25,8 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Random seed of the run (overrides the config's `seed`, default 42): data order, holdout,
+    /// initialisation and clustering all follow it.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Torch threads (default: the config's, else libtorch's choice).
@@ -124,8 +126,11 @@ pub fn execute(args: Args) -> Result<Trained> {
 /// The scoring a new index searches with by default (chosen on SciFact's development split,
 /// see docs/benchmarks.md): documents ordered by GenRet's decoder states, docid score added.
 pub fn default_scoring() -> genret_index::Scoring {
-    genret_index::Scoring { code: genret_index::CodeScore::LogProb, states: Some(genret_index::StateKind::Decoder), code_weight: 0.05 }
+    genret_index::Scoring { code: genret_index::CodeScore::LogProb, states: Some(genret_index::StateKind::Decoder), code_weight: 0.05, candidate_depth: None }
 }
+
+/// GenRet's weight when `quickstart` fuses it with BM25 (chosen on SciFact's development split).
+pub const DEFAULT_FUSE_WEIGHT: f64 = 0.5;
 
 /// Writes the searchable index of a finished run: the trained documents with their docids, then
 /// the held-out documents added with the tokenizer alone (as any new document would be).

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Retrieval quality of GenRet, lever by lever (the quality issue). Every setting is CHOSEN on
+# SciFact's development split (carved from the training queries; training never sees it) and
+# each finished configuration is then evaluated ONCE on the test split.
+#
+# Phases (each reuses what an earlier run finished; delete a folder to redo it):
+#   1. train   GenRet with the default preset on SciFact (train split = train minus dev), and the
+#              untrained model (bench/quality/untrained.toml: codebooks from balanced k-means on
+#              the untrained decoder's states, no epoch), and the default preset with 10% of the
+#              documents held out (seen vs unseen).
+#   2. dev     one `genret run --split dev` per lever: scoring (codes log-prob / logit, beam 100
+#              or exact; decoder or encoder states with code weights), fusion with BM25
+#              (min-max weights, RRF); BM25 and dense on dev; diagnostics of both models.
+#   3. choose  the best dev nDCG@10 of each family (codes only, states, hybrid).
+#   4. test    each chosen configuration, the paper-faithful scoring, the untrained model, BM25
+#              and dense, once on test; seen/unseen on the holdout model.
+#   5. msmarco the same preset on msmarco-dl19-5k (no training queries: trained from the passages),
+#              scored with the settings chosen on SciFact dev.
+# Prints the tables (also written to $OUT_DIR/quality.md).
+#
+#   bench/quality/run.sh                          # everything, about 75 min on 2 cores
+#   PHASES="dev choose test" bench/quality/run.sh # skip phases (finished ones are reused anyway)
+#   GENRET_BIN=target/release/genret bench/quality/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bench/lib.sh
+use_genret
+
+OUT_DIR="${OUT_DIR:-runs/quality}"
+PHASES="${PHASES:-train dev choose test msmarco}"
+SCIFACT="$SHARED/data/scifact"
+MSMARCO="$SHARED/data/msmarco-dl19-5k"
+THREADS="${THREADS:-2}"
+mkdir -p "$OUT_DIR/rows"
+M="nDCG@10,R@1,R@10,R@100,MRR@10"
+
+has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
+
+# train NAME DATA [ARGS...]: a training run into $OUT_DIR/NAME (skipped when its index exists).
+train() {
+    local name=$1 data=$2; shift 2
+    if [ -f "$OUT_DIR/$name/index/index.json" ]; then return; fi
+    echo "== train $name" >&2
+    "$GENRET" train --data "$data" --model "$MODEL" --out "$OUT_DIR/$name" --threads "$THREADS" --device cpu --resume "$@" \
+        > "$OUT_DIR/$name.train.log" 2>&1 || { tail -20 "$OUT_DIR/$name.train.log" >&2; return 1; }
+}
+
+# row NAME SPLIT INDEX [ARGS...]: `genret run`, one query at a time (true per-query latency),
+# metrics in $OUT_DIR/rows/NAME.SPLIT.json (skipped when it exists).
+row() {
+    local name=$1 split=$2 index=$3; shift 3
+    local json="$OUT_DIR/rows/$name.$split.json"
+    if [ -f "$json" ]; then return; fi
+    echo "== $split: $name $*" >&2
+    local data="$SCIFACT"
+    case "$name" in msmarco*) data="$MSMARCO" ;; esac
+    "$GENRET" run --index "$OUT_DIR/$index/index" --data "$data" --split "$split" --device cpu \
+        --out "$OUT_DIR/rows/$name.$split.trec" --metrics-out "$json" --batch-size 1 -m "$M" "$@" \
+        > "$OUT_DIR/rows/$name.$split.log" 2>&1 || { tail -5 "$OUT_DIR/rows/$name.$split.log" >&2; return 1; }
+    printf '%s\n' "$*" > "$OUT_DIR/rows/$name.$split.args"
+    printf '%s\n' "$index" > "$OUT_DIR/rows/$name.$split.index"
+}
+
+# baseline SYSTEM DATA SPLIT NAME: BM25 or dense on the same split.
+baseline() {
+    local sys=$1 data=$2 split=$3 name=$4
+    local json="$OUT_DIR/rows/$name.$split.json"
+    if [ -f "$json" ]; then return; fi
+    echo "== $split: $name" >&2
+    if [ "$sys" = bm25 ]; then
+        "$GENRET" bm25 --data "$data" --split "$split" --out "$OUT_DIR/rows/$name.$split.trec" --metrics-out "$json" -m "$M" > /dev/null 2>&1
+    else
+        "$GENRET" dense --data "$data" --model "$MODEL" --split "$split" --device cpu --out "$OUT_DIR/rows/$name.$split.trec" --metrics-out "$json" -m "$M" > /dev/null 2>&1
+    fi
+    echo "$sys" > "$OUT_DIR/rows/$name.$split.args"
+}
+
+WEIGHTS="0 0.02 0.05 0.1 0.2 0.5"
+FUSE_WEIGHTS="0.3 0.4 0.5 0.6 0.7"
+
+if has_phase train; then
+    train scifact "$SCIFACT"
+    train untrained "$SCIFACT" --config bench/quality/untrained.toml
+    train distill "$SCIFACT" --config bench/quality/distill.toml
+    train holdout "$SCIFACT" --holdout-docs 0.1
+fi
+
+if has_phase dev; then
+    baseline bm25 "$SCIFACT" dev bm25
+    baseline dense "$SCIFACT" dev dense
+    row untrained-codes dev untrained --scoring codes
+    row untrained-encoder-states dev untrained --scoring encoder-states --code-weight 0
+    row untrained-decoder-states dev untrained --scoring decoder-states --code-weight 0
+    row codes-logprob dev scifact --scoring codes --code-score log-prob
+    row codes-logit dev scifact --scoring codes --code-score logit
+    row codes-logprob-beam10 dev scifact --scoring codes --code-score log-prob --beam 10
+    row codes-logprob-exact dev scifact --scoring codes --code-score log-prob --exact
+    row codes-logit-exact dev scifact --scoring codes --code-score logit --exact
+    for kind in decoder encoder; do
+        for w in $WEIGHTS; do
+            row "$kind-states-w$w" dev scifact --scoring "$kind-states" --code-weight "$w"
+        done
+    done
+    # Wider candidate sets: a wider beam, or fewer codes searched (encoder states only).
+    row decoder-states-w0.05-beam300 dev scifact --scoring decoder-states --code-weight 0.05 --beam 300
+    for w in 0 0.05; do
+        row "encoder-states-w$w-depth1-beam10" dev scifact --scoring encoder-states --code-weight "$w" --candidate-depth 1 --beam 10
+        row "encoder-states-w$w-depth1-beam20" dev scifact --scoring encoder-states --code-weight "$w" --candidate-depth 1 --beam 20
+        row "encoder-states-w$w-depth2-beam300" dev scifact --scoring encoder-states --code-weight "$w" --candidate-depth 2 --beam 300
+    done
+    row encoder-states-w0-exact dev scifact --scoring encoder-states --code-weight 0 --exact
+    # Distillation towards the encoder's geometry (bench/quality/distill.toml): the decoder's own states.
+    if [ -f "$OUT_DIR/distill/index/index.json" ]; then
+        row distill-codes-logprob dev distill --scoring codes
+        for w in 0 0.05 0.2; do
+            row "distill-decoder-states-w$w" dev distill --scoring decoder-states --code-weight "$w"
+        done
+        row distill-decoder-states-w0.05-beam300 dev distill --scoring decoder-states --code-weight 0.05 --beam 300
+    fi
+    for index in scifact untrained; do
+        "$GENRET" diagnose --index "$OUT_DIR/$index/index" --data "$SCIFACT" --split dev --scoring codes --device cpu \
+            --json-out "$OUT_DIR/rows/diagnose-$index.json" > "$OUT_DIR/rows/diagnose-$index.txt" 2>/dev/null || true
+    done
+fi
+
+best_of() { # best_of PATTERN: the dev row with the highest nDCG@10 among rows/PATTERN.dev.json
+    python3 - "$OUT_DIR/rows" "$1" <<'PY'
+import glob, json, os, sys
+rows, pattern = sys.argv[1], sys.argv[2]
+best = max(glob.glob(os.path.join(rows, pattern + ".dev.json")), key=lambda p: json.load(open(p))["metrics"]["nDCG@10"])
+print(os.path.basename(best)[: -len(".dev.json")])
+PY
+}
+
+if has_phase choose || has_phase test || has_phase msmarco; then
+    BEST_CODES=$(best_of "*codes-*")
+    BEST_STATES=$(best_of "*-states-w*")
+    STATE_INDEX=$(cat "$OUT_DIR/rows/$BEST_STATES.dev.index")
+    STATE_ARGS=$(cat "$OUT_DIR/rows/$BEST_STATES.dev.args")
+    if has_phase dev || has_phase choose; then
+        for w in $FUSE_WEIGHTS; do
+            # shellcheck disable=SC2086
+            row "hybrid-w$w" dev "$STATE_INDEX" $STATE_ARGS --fuse bm25 --fuse-weight "$w"
+            # The fused run is the row's second report; keep it as its own row.
+            python3 - "$OUT_DIR/rows/hybrid-w$w.dev.json" <<'PY'
+import json, sys
+p = sys.argv[1]; r = json.load(open(p))
+if "fused" in r and r["fused"]:
+    f = r["fused"]; r["genret_metrics"] = r["metrics"]; r["metrics"] = f["metrics"]
+    for k in ("query_p50_ms", "query_p99_ms"): r["timings"][k] = f["timings"].get(k)
+    r.pop("fused"); json.dump(r, open(p, "w"), indent=1)
+PY
+        done
+    fi
+    BEST_HYBRID=$(best_of "hybrid-w*")
+    echo "chosen on dev: codes only = $BEST_CODES; states = $BEST_STATES; hybrid = $BEST_HYBRID" | tee "$OUT_DIR/chosen.txt" >&2
+fi
+
+# test_row NAME DEVROW [INDEX]: DEVROW's arguments (and index, unless given), once on test.
+test_row() {
+    local name=$1 dev=$2 index=${3:-$(cat "$OUT_DIR/rows/$2.dev.index")} args
+    args=$(cat "$OUT_DIR/rows/$dev.dev.args")
+    # shellcheck disable=SC2086
+    row "$name" test "$index" $args
+    if [[ "$args" == *--fuse* ]]; then
+        python3 - "$OUT_DIR/rows/$name.test.json" <<'PY'
+import json, sys
+p = sys.argv[1]; r = json.load(open(p))
+if "fused" in r and r["fused"]:
+    f = r["fused"]; r["genret_metrics"] = r["metrics"]; r["metrics"] = f["metrics"]
+    for k in ("query_p50_ms", "query_p99_ms"): r["timings"][k] = f["timings"].get(k)
+    r.pop("fused"); json.dump(r, open(p, "w"), indent=1)
+PY
+    fi
+}
+
+if has_phase test; then
+    baseline bm25 "$SCIFACT" test bm25
+    baseline dense "$SCIFACT" test dense
+    test_row untrained-codes untrained-codes
+    test_row paper-codes codes-logprob
+    test_row best-codes "$BEST_CODES"
+    test_row best-states "$BEST_STATES"
+    test_row best-hybrid "$BEST_HYBRID"
+    test_row holdout-states "$BEST_STATES" holdout
+fi
+
+if has_phase msmarco; then
+    train msmarco "$MSMARCO"
+    baseline bm25 "$MSMARCO" test msmarco-bm25
+    baseline dense "$MSMARCO" test msmarco-dense
+    for dev in codes-logprob "$BEST_STATES" "$BEST_HYBRID"; do
+        test_row "msmarco-$dev" "$dev" msmarco
+    done
+fi
+
+python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"
+echo
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
