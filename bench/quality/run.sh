@@ -108,14 +108,19 @@ if has_phase dev; then
         row "encoder-states-w$w-depth1-beam20" dev scifact --scoring encoder-states --code-weight "$w" --candidate-depth 1 --beam 20
         row "encoder-states-w$w-depth2-beam300" dev scifact --scoring encoder-states --code-weight "$w" --candidate-depth 2 --beam 300
     done
-    row encoder-states-w0-exact dev scifact --scoring encoder-states --code-weight 0 --exact
+    # Every document ordered by its encoder state: the dense baseline itself, to show what the
+    # beam's candidate set loses (not a GenRet configuration, so never chosen).
+    row encoder-states-exact dev scifact --scoring encoder-states --code-weight 0 --exact
+    # The untrained model with the same wide candidate sets.
+    row untrained-encoder-states-w0-depth1-beam20 dev untrained --scoring encoder-states --code-weight 0 --candidate-depth 1 --beam 20
+    row untrained-decoder-states-w0-beam300 dev untrained --scoring decoder-states --code-weight 0 --beam 300
     # Distillation towards the encoder's geometry (bench/quality/distill.toml): the decoder's own states.
     if [ -f "$OUT_DIR/distill/index/index.json" ]; then
         row distill-codes-logprob dev distill --scoring codes
         for w in 0 0.05 0.2; do
             row "distill-decoder-states-w$w" dev distill --scoring decoder-states --code-weight "$w"
         done
-        row distill-decoder-states-w0.05-beam300 dev distill --scoring decoder-states --code-weight 0.05 --beam 300
+        row distill-decoder-states-w0-beam300 dev distill --scoring decoder-states --code-weight 0 --beam 300
     fi
     for index in scifact untrained; do
         "$GENRET" diagnose --index "$OUT_DIR/$index/index" --data "$SCIFACT" --split dev --scoring codes --device cpu \
@@ -142,18 +147,22 @@ if has_phase choose || has_phase test || has_phase msmarco; then
             # shellcheck disable=SC2086
             row "hybrid-w$w" dev "$STATE_INDEX" $STATE_ARGS --fuse bm25 --fuse-weight "$w"
             # The fused run is the row's second report; keep it as its own row.
-            python3 - "$OUT_DIR/rows/hybrid-w$w.dev.json" <<'PY'
-import json, sys
-p = sys.argv[1]; r = json.load(open(p))
-if "fused" in r and r["fused"]:
-    f = r["fused"]; r["genret_metrics"] = r["metrics"]; r["metrics"] = f["metrics"]
-    for k in ("query_p50_ms", "query_p99_ms"): r["timings"][k] = f["timings"].get(k)
-    r.pop("fused"); json.dump(r, open(p, "w"), indent=1)
-PY
+            python3 bench/quality/fused.py "$OUT_DIR/rows/hybrid-w$w.dev.json"
+        done
+    fi
+    # The trained model's own best (the default preset's index), fused too.
+    BEST_TRAINED=$(cd "$OUT_DIR/rows" && grep -lx scifact -- *-states-w*.dev.index | sed 's/\.dev\.index$//' | while read -r r; do echo "$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['metrics']['nDCG@10'])" "$r.dev.json") $r"; done | sort -gr | head -1 | cut -d' ' -f2)
+    TRAINED_ARGS=$(cat "$OUT_DIR/rows/$BEST_TRAINED.dev.args")
+    if has_phase dev || has_phase choose; then
+        for w in $FUSE_WEIGHTS; do
+            # shellcheck disable=SC2086
+            row "hybrid-trained-w$w" dev scifact $TRAINED_ARGS --fuse bm25 --fuse-weight "$w"
+            python3 bench/quality/fused.py "$OUT_DIR/rows/hybrid-trained-w$w.dev.json"
         done
     fi
     BEST_HYBRID=$(best_of "hybrid-w*")
-    echo "chosen on dev: codes only = $BEST_CODES; states = $BEST_STATES; hybrid = $BEST_HYBRID" | tee "$OUT_DIR/chosen.txt" >&2
+    BEST_TRAINED_HYBRID=$(best_of "hybrid-trained-w*")
+    echo "chosen on dev: codes only = $BEST_CODES; states = $BEST_STATES; hybrid = $BEST_HYBRID; trained model's states = $BEST_TRAINED; its hybrid = $BEST_TRAINED_HYBRID" | tee "$OUT_DIR/chosen.txt" >&2
 fi
 
 # test_row NAME DEVROW [INDEX]: DEVROW's arguments (and index, unless given), once on test.
@@ -163,14 +172,7 @@ test_row() {
     # shellcheck disable=SC2086
     row "$name" test "$index" $args
     if [[ "$args" == *--fuse* ]]; then
-        python3 - "$OUT_DIR/rows/$name.test.json" <<'PY'
-import json, sys
-p = sys.argv[1]; r = json.load(open(p))
-if "fused" in r and r["fused"]:
-    f = r["fused"]; r["genret_metrics"] = r["metrics"]; r["metrics"] = f["metrics"]
-    for k in ("query_p50_ms", "query_p99_ms"): r["timings"][k] = f["timings"].get(k)
-    r.pop("fused"); json.dump(r, open(p, "w"), indent=1)
-PY
+        python3 bench/quality/fused.py "$OUT_DIR/rows/$name.test.json"
     fi
 }
 
@@ -182,14 +184,16 @@ if has_phase test; then
     test_row best-codes "$BEST_CODES"
     test_row best-states "$BEST_STATES"
     test_row best-hybrid "$BEST_HYBRID"
-    test_row holdout-states "$BEST_STATES" holdout
+    test_row trained-states "$BEST_TRAINED"
+    test_row trained-hybrid "$BEST_TRAINED_HYBRID"
+    test_row holdout-states "$BEST_TRAINED" holdout
 fi
 
 if has_phase msmarco; then
     train msmarco "$MSMARCO"
     baseline bm25 "$MSMARCO" test msmarco-bm25
     baseline dense "$MSMARCO" test msmarco-dense
-    for dev in codes-logprob "$BEST_STATES" "$BEST_HYBRID"; do
+    for dev in codes-logprob "$BEST_TRAINED" "$BEST_TRAINED_HYBRID"; do
         test_row "msmarco-$dev" "$dev" msmarco
     done
 fi

@@ -60,8 +60,10 @@ labels = [
     ("untrained-codes", "GenRet untrained, codes only"),
     ("paper-codes", "GenRet, paper scoring (codes, log-prob, beam 100)"),
     ("best-codes", "GenRet, codes only, best on dev"),
-    ("best-states", "GenRet default: codes + states, best on dev"),
+    ("best-states", "GenRet codes + states, best on dev"),
     ("best-hybrid", "GenRet + BM25 hybrid, best on dev"),
+    ("trained-states", "GenRet trained (default preset), codes + states, its best on dev"),
+    ("trained-hybrid", "GenRet trained + BM25 hybrid, its best on dev"),
 ]
 for n, label in labels:
     r = load(n, "test")

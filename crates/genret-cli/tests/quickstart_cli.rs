@@ -27,21 +27,30 @@ fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for row in ["BM25 (tantivy)", "dense (same encoder, exact)", "GenRet, beam 10", "GenRet, beam 100", "| seen |", "| unseen |"] {
+    for row in [
+        "BM25 (tantivy)",
+        "dense (same encoder, exact)",
+        "GenRet, codes only (paper scoring), beam 10",
+        "GenRet, codes only (paper scoring), beam 100",
+        "GenRet default (codes + states)",
+        "GenRet + BM25 hybrid (default + BM25)",
+        "| seen |",
+        "| unseen |",
+    ] {
         assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
     }
     let table = std::fs::read_to_string(out_dir.join("quickstart.md")).unwrap();
     assert!(stdout.contains(&table), "the printed table is the one written");
     eprintln!("{table}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("quickstart.json")).unwrap()).unwrap();
-    assert_eq!(summary["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(summary["rows"].as_array().unwrap().len(), 6);
     let seen = summary["seen_unseen"]["seen"]["num_queries"].as_u64().unwrap();
     let unseen = summary["seen_unseen"]["unseen"]["num_queries"].as_u64().unwrap();
     assert!(seen + unseen <= 12 && seen > 0 && unseen > 0, "{seen} seen, {unseen} unseen");
     // With one relevant document per query, the split by judgements counts the same queries
     // as the split by query.
     let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("holdout.beam100.metrics.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out_dir.join("holdout.metrics.json")).unwrap()).unwrap();
     let by_judgement = &report["seen_unseen_judgements"];
     assert_eq!(by_judgement["seen"]["num_queries"].as_u64(), Some(seen), "{by_judgement}");
     assert_eq!(by_judgement["unseen"]["num_queries"].as_u64(), Some(unseen), "{by_judgement}");

@@ -112,11 +112,13 @@ pub struct Scoring {
     /// codes). `None`: every learned code. Decoder states always use every learned code (the
     /// document's state is the one after them).
     pub candidate_depth: Option<usize>,
+    /// The beam width this scoring was chosen with; searches that name none use it.
+    pub beam: Option<usize>,
 }
 
 impl Default for Scoring {
     fn default() -> Self {
-        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0, candidate_depth: None }
+        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0, candidate_depth: None, beam: None }
     }
 }
 
@@ -1129,6 +1131,7 @@ mod tests {
                     beam: 6,
                     depth: 9,
                     batch_size: 1,
+                    ..Default::default()
                 },
                 |n, _| assert_eq!(n, 1),
             )

@@ -16,6 +16,7 @@ fn docids(i: usize) -> Vec<u32> {
 /// An index of `N` documents with stored states; `disambiguation` marks the last code as one.
 fn states_index(dir: &std::path::Path, disambiguation: bool) -> Index {
     let (vs, model) = tiny_model(5, 3, 13).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     let tokenizer = dir.join("tokenizer-src.json");
     write_word_tokenizer(&tokenizer).unwrap();
     let mut config = IndexConfig::for_model(&model, "tiny-random", 16, 32);
@@ -41,7 +42,7 @@ fn order(scores: &[f64]) -> Vec<u64> {
 }
 
 fn exact(kind: StateKind, code_weight: f64) -> SearchOptions {
-    SearchOptions { beam: 1, depth: N, batch_size: 4, scoring: Some(Scoring { code: CodeScore::LogProb, states: Some(kind), code_weight, candidate_depth: None }), exact: true }
+    SearchOptions { beam: 1, depth: N, batch_size: 4, scoring: Some(Scoring { code: CodeScore::LogProb, states: Some(kind), code_weight, candidate_depth: None, beam: None }), exact: true }
 }
 
 #[test]
@@ -70,7 +71,7 @@ fn a_shallow_candidate_depth_takes_every_document_below_the_kept_prefixes() {
     let tmp = ScratchDir::new("states-depth").unwrap();
     let index = states_index(tmp.path(), true);
     let query = text(9);
-    let scoring = |depth| Some(Scoring { code: CodeScore::LogProb, states: Some(StateKind::Encoder), code_weight: 0.0, candidate_depth: depth });
+    let scoring = |depth| Some(Scoring { code: CodeScore::LogProb, states: Some(StateKind::Encoder), code_weight: 0.0, candidate_depth: depth, beam: None });
     // Every first code kept (K = 5): every document is a candidate, as in an exact search.
     let wide = index.search_with(&[query.as_str()], &SearchOptions { beam: 5, depth: N, batch_size: 1, scoring: scoring(Some(1)), exact: false }, |_, _| {}).unwrap().remove(0);
     let exact = index.search_with(&[query.as_str()], &exact(StateKind::Encoder, 0.0), |_, _| {}).unwrap().remove(0);

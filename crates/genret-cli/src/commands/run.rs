@@ -57,9 +57,10 @@ pub struct Args {
     /// The TREC run to write (atomically).
     #[arg(long, value_name = "RUN")]
     pub out: PathBuf,
-    /// Beam width (paper: 100; authors' code: 10).
-    #[arg(long, default_value_t = 100)]
-    pub beam: usize,
+    /// Beam width (paper: 100; authors' code: 10). Default: the beam of the index's scoring,
+    /// else 100.
+    #[arg(long)]
+    pub beam: Option<usize>,
     /// Documents retrieved per query.
     #[arg(long, default_value_t = 100)]
     pub depth: usize,
@@ -104,8 +105,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     // Search, timing every batch.
     let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
     let scoring = args.scoring.resolve(index.config().scoring);
+    let beam = args.beam.or(scoring.beam).unwrap_or(100);
     let options = SearchOptions {
-        beam: args.beam,
+        beam,
         depth: args.depth,
         batch_size: args.batch_size,
         scoring: Some(scoring),
@@ -155,7 +157,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         args.index.display(),
         index.device(),
         judged.len(),
-        args.beam,
+        beam,
         args.depth,
         args.batch_size,
         wall.as_secs_f64(),
@@ -249,7 +251,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         // configuration and tokenizer.
         "index_bytes_beyond_weights": index_bytes_beyond_weights,
         "num_queries": judged.len(),
-        "search": { "beam": args.beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()), "scoring": scoring, "scoring_name": scoring.describe(), "exact": args.scoring.exact },
+        "search": { "beam": beam, "depth": args.depth, "batch_size": args.batch_size, "device": format!("{:?}", index.device()), "scoring": scoring, "scoring_name": scoring.describe(), "exact": args.scoring.exact },
         "fused": fused.as_ref().map(|f| &f.0),
         "metrics": evaluation.mean,
         "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },

@@ -30,9 +30,10 @@ pub struct Args {
     /// The index folder (made by training or `genret index`).
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
-    /// Beam width: docids kept at every decoding step.
-    #[arg(long, default_value_t = 10)]
-    pub beam: usize,
+    /// Beam width: docids kept at every decoding step. Default: the beam of the index's
+    /// scoring, else 10.
+    #[arg(long)]
+    pub beam: Option<usize>,
     /// Documents returned per query.
     #[arg(long, default_value_t = 10)]
     pub depth: usize,
@@ -87,11 +88,12 @@ pub fn search(args: &Args) -> anyhow::Result<Vec<QueryResults>> {
     anyhow::ensure!(args.depth >= 1, "--depth must be at least 1");
     let index = Index::open(&args.index, parse_device(&args.device)?)?;
     let queries: Vec<&str> = args.queries.iter().map(String::as_str).collect();
+    let scoring = args.scoring.resolve(index.config().scoring);
     let options = SearchOptions {
-        beam: args.beam,
+        beam: args.beam.or(scoring.beam).unwrap_or(10),
         depth: args.depth,
         batch_size: args.batch_size,
-        scoring: Some(args.scoring.resolve(index.config().scoring)),
+        scoring: Some(scoring),
         exact: args.scoring.exact,
     };
     let found = index.search_with(&queries, &options, |_, _| {})?;

@@ -123,10 +123,18 @@ pub fn execute(args: Args) -> Result<Trained> {
     Ok(Trained { wall_secs: out.wall_secs, health: out.health.clone(), index_dir: index.dir().to_path_buf() })
 }
 
-/// The scoring a new index searches with by default (chosen on SciFact's development split,
-/// see docs/benchmarks.md): documents ordered by GenRet's decoder states, docid score added.
+/// The scoring a new index searches with by default, chosen on SciFact's development split
+/// (bench/quality, docs/benchmarks.md): the beam keeps the 300 best two-code prefixes, and
+/// every document below them is ordered by its stored encoder state. Adding the docid's
+/// log-probability (code_weight > 0) lowered dev nDCG@10 at every weight tried.
 pub fn default_scoring() -> genret_index::Scoring {
-    genret_index::Scoring { code: genret_index::CodeScore::LogProb, states: Some(genret_index::StateKind::Decoder), code_weight: 0.05, candidate_depth: None }
+    genret_index::Scoring {
+        code: genret_index::CodeScore::LogProb,
+        states: Some(genret_index::StateKind::Encoder),
+        code_weight: 0.0,
+        candidate_depth: Some(2),
+        beam: Some(300),
+    }
 }
 
 /// GenRet's weight when `quickstart` fuses it with BM25 (chosen on SciFact's development split).
