@@ -288,26 +288,11 @@ fn search_inner(
             next_beams.push(kept);
         }
         beams = next_beams;
-        if step + 1 == m && opts.query_states {
-            if m < model.num_steps() as usize {
-                // The state after the whole prefix: one more decoder position.
-                let index = Tensor::from_slice(&parent_rows).to_device(device);
-                if step == 0 {
-                    cache.select_rows(&index);
-                    encoded = encoded.select_rows(&index);
-                } else {
-                    reorder_self_attention(&mut cache, &index);
-                }
-                let codes = Tensor::from_slice(&next_codes).to_device(device);
-                states = model.continue_decoding(&encoded, &mut cache, step, &codes);
-                final_rows = (0..(b * w) as i64).collect();
-            } else {
-                // The state that scored the last code: the parent's.
-                final_rows = parent_rows.clone();
-            }
-        }
-
-        if step + 1 < m {
+        // Advance the decoder by the kept codes: before every step but the last, and after the
+        // last too when each beam's state after its whole prefix is asked for (and exists).
+        let last = step + 1 == m;
+        let state_after_prefix = last && opts.query_states && m < model.num_steps() as usize;
+        if !last || state_after_prefix {
             let index = Tensor::from_slice(&parent_rows).to_device(device);
             if step == 0 {
                 // B rows -> B·W rows: the cross-attention cache and the encoder states too.
@@ -319,6 +304,11 @@ fn search_inner(
             rows_per_query = w;
             let codes = Tensor::from_slice(&next_codes).to_device(device);
             states = model.continue_decoding(&encoded, &mut cache, step, &codes);
+        }
+        if last && opts.query_states {
+            // Each kept beam's row: its own (advanced), or its parent's, whose state scored
+            // the last code.
+            final_rows = if state_after_prefix { (0..(b * w) as i64).collect() } else { parent_rows.clone() };
         }
     }
     let rows_out = if opts.query_states { Some(states.index_select(0, &Tensor::from_slice(&final_rows).to_device(device))) } else { None };

@@ -50,15 +50,24 @@ fn setup(dir: &std::path::Path) -> Option<TrainConfig> {
     Some(cfg)
 }
 
-#[test]
-fn training_is_deterministic_and_resumes_to_the_same_docids() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+/// Serialises the test (GENRET_HOME is process-wide), gives it a folder and the tiny
+/// configuration; `None` (test skipped) without the shared tokenizer.
+fn start() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir, TrainConfig)> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("GENRET_HOME", dir.path().join("home"));
-    let Some(cfg) = setup(dir.path()) else {
-        eprintln!("skipped: shared MiniLM tokenizer not found");
-        return;
-    };
+    match setup(dir.path()) {
+        Some(cfg) => Some((serial, dir, cfg)),
+        None => {
+            eprintln!("skipped: shared MiniLM tokenizer not found");
+            None
+        }
+    }
+}
+
+#[test]
+fn training_is_deterministic_and_resumes_to_the_same_docids() {
+    let Some((_serial, dir, cfg)) = start() else { return };
     let corpus = corpus();
     let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
 
@@ -224,13 +233,7 @@ fn topical_collection() -> (Corpus, genret_data::Qrels, genret_data::Queries) {
 
 #[test]
 fn queries_with_many_relevant_documents_do_not_stop_training() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    std::env::set_var("GENRET_HOME", dir.path().join("home"));
-    let Some(cfg) = setup(dir.path()) else {
-        eprintln!("skipped: shared MiniLM tokenizer not found");
-        return;
-    };
+    let Some((_serial, dir, cfg)) = start() else { return };
     let (corpus, qrels, queries) = topical_collection();
     let inputs = TrainInputs { dataset: "topical".into(), corpus: &corpus, train_qrels: Some((&qrels, &queries)), data_files: vec![] };
     let out = train(&dir.path().join("run"), cfg, &inputs, &TrainOptions::default()).unwrap();
