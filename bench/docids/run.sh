@@ -2,7 +2,8 @@
 # Docid schemes and GenRet ablations on one harness. Every row trains the same retriever network
 # with `genret train` (bench/docids/preset.toml plus the row's switches), without a random 10% of
 # the documents, which are then added by the row's own rule for new documents; `genret run`
-# searches the test queries at beam 100. Prints one table: nDCG@10, R@1, R@10, MRR@10, seen/unseen
+# searches the test queries with each index's default scoring (SCORING="--scoring codes --beam 100"
+# gives the paper's). Prints one table: nDCG@10, R@1, R@10, MRR@10, seen/unseen
 # nDCG@10 by query (q) and R@100 by judgement (j), diversity d at step 1, distinct docids before
 # disambiguation, largest collision group, training time.
 #
@@ -89,14 +90,16 @@ for ds in $DATASETS; do
         else
             train_row "$ds" "$row" "$dir" || continue
         fi
-        "$GENRET" run --index "$dir/index" --data "$SHARED/data/$ds" --split test --beam 100 --depth 100 \
+        # SCORING: extra `genret run` flags; none = each index's default scoring and beam.
+        # shellcheck disable=SC2086
+        "$GENRET" run --index "$dir/index" --data "$SHARED/data/$ds" --split test --depth 100 ${SCORING:-} \
             --device cpu --out "$dir/run.trec" --metrics-out "$dir/run.metrics.json.tmp" > "$dir.run.log" 2>&1 \
             && mv "$dir/run.metrics.json.tmp" "$dir/run.metrics.json"
     done
 done
 
 echo
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; holdout $HOLDOUT; beam 100"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; holdout $HOLDOUT; scoring: ${SCORING:-each index's default}"
 python - "$OUT_DIR" "$DATASETS" "$ROWS" <<'PY'
 import json, os, sys
 out, datasets, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
