@@ -99,7 +99,7 @@ for ds in $DATASETS; do
 done
 
 echo
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; holdout $HOLDOUT; scoring: ${SCORING:-each index's default}"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; holdout $HOLDOUT; scoring: ${SCORING:-the default of each index}"
 python - "$OUT_DIR" "$DATASETS" "$ROWS" <<'PY'
 import json, os, sys
 out, datasets, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
