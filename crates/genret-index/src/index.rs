@@ -708,12 +708,7 @@ impl Index {
         let mut positions: Vec<i64> = Vec::new();
         let mut beam_of: Vec<i64> = Vec::new();
         for (b, beam) in q.beams.iter().enumerate() {
-            let docs = if beam.codes.len() == self.trie.depth() {
-                self.trie.docs(beam.node).to_vec()
-            } else {
-                self.trie.docs_below(beam.node)
-            };
-            for pos in docs {
+            for &pos in search::beam_docs(&self.trie, beam).iter() {
                 positions.push(pos as i64);
                 beam_of.push(b as i64);
             }

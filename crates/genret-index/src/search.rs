@@ -344,19 +344,22 @@ fn reorder_self_attention(cache: &mut KvCache, index: &Tensor) {
     }
 }
 
+/// The documents of a kept beam: its docid's, or every one below its prefix (ascending
+/// position).
+pub fn beam_docs<'t>(trie: &'t DocidTrie, beam: &DocidBeam) -> std::borrow::Cow<'t, [u64]> {
+    if beam.codes.len() == trie.depth() {
+        std::borrow::Cow::Borrowed(trie.docs(beam.node))
+    } else {
+        std::borrow::Cow::Owned(trie.docs_below(beam.node))
+    }
+}
+
 /// Expands beams (best first) to documents: every document of each docid (or below each
 /// prefix) in ascending position, until `depth` documents. Each document's score is its beam's.
 pub fn expand(trie: &DocidTrie, beams: &[DocidBeam], depth: usize) -> Vec<(u64, f32)> {
     let mut out = Vec::with_capacity(depth.min(beams.len() * 2));
     for beam in beams {
-        let below;
-        let docs = if beam.codes.len() == trie.depth() {
-            trie.docs(beam.node)
-        } else {
-            below = trie.docs_below(beam.node);
-            &below
-        };
-        for &pos in docs {
+        for &pos in beam_docs(trie, beam).iter() {
             if out.len() == depth {
                 return out;
             }
