@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::IndexError;
+use crate::residual::{self, ResidualCodebooks};
 use crate::search::{self, CodeScore};
 use crate::states::{DocStates, StateKind};
 use crate::store::{DocStore, Origin, StateBlobs, StoredDoc};
@@ -132,6 +133,7 @@ impl Scoring {
         let code = match self.code {
             CodeScore::LogProb => "codes",
             CodeScore::Logit => "codes(logit)",
+            CodeScore::Residual => "codes(residual)",
         };
         let depth = self.candidate_depth.map_or(String::new(), |d| format!(", first {d} codes"));
         match self.states {
@@ -275,6 +277,10 @@ pub struct Index {
     doc_tokenizer: TextTokenizer,
     store: DocStore,
     trie: DocidTrie,
+    /// Every document's docid, by position (residual codebooks are fitted to them).
+    codes: Vec<Vec<u32>>,
+    /// Residual codebooks, fitted at the first search that needs them and again after an add.
+    residual: std::sync::OnceLock<ResidualCodebooks>,
     /// Document ids by position (positions are 0, 1, 2, ...).
     doc_ids: Vec<String>,
     /// For rule-based docid schemes (atomic, naive, hkmeans, rq): how new documents get
@@ -490,7 +496,7 @@ impl Index {
         }
         let trie = DocidTrie::build(
             config.docid_steps,
-            codes.into_iter().map(|(pos, z)| (z, pos)),
+            codes.iter().map(|(pos, z)| (z.as_slice(), *pos)),
         )
         .with_context(|| store.path().display().to_string())?;
         if let Some(max) = trie.max_code() {
@@ -517,6 +523,8 @@ impl Index {
             doc_tokenizer,
             store,
             trie,
+            codes: codes.into_iter().map(|(_, z)| z).collect(),
+            residual: std::sync::OnceLock::new(),
             doc_ids,
             scheme,
             states,
@@ -612,6 +620,9 @@ impl Index {
                 self.search_depth(&scoring)
             );
         }
+        if scoring.code == CodeScore::Residual {
+            return self.search_residual(queries, options, &scoring, on_batch);
+        }
         let search_depth = self.search_depth(&scoring);
         let (beam, batch_size) = if options.exact {
             (self.trie.num_nodes_at(search_depth).max(1), 1)
@@ -661,6 +672,90 @@ impl Index {
             on_batch(chunk.len(), start.elapsed());
         }
         Ok(out)
+    }
+
+    /// [`Index::search_with`] under [`CodeScore::Residual`]: every docid scored by the query's
+    /// encoder embedding against residual codebooks (see [`crate::residual`]); with encoder
+    /// states, the `beam` best documents are then ordered by state cosine plus the weighted
+    /// residual score.
+    fn search_residual(
+        &self,
+        queries: &[&str],
+        options: &SearchOptions,
+        scoring: &Scoring,
+        mut on_batch: impl FnMut(usize, Duration),
+    ) -> Result<Vec<Vec<Hit>>> {
+        ensure!(
+            scoring.states != Some(StateKind::Decoder),
+            "residual code scores rank with the query's encoder embedding: combine them with encoder states, or use log-prob or logit code scores with decoder states"
+        );
+        let states = self.states.as_ref().with_context(|| {
+            format!(
+                "{}: residual code scores are fitted to the documents' stored encoder states, and this index stores none (rebuild it)",
+                self.dir.display()
+            )
+        })?;
+        let fitted = self.residual_codebooks(states)?;
+        let candidates = match scoring.states {
+            Some(_) => options.beam.max(options.depth),
+            None => options.depth,
+        };
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(options.batch_size) {
+            let start = Instant::now();
+            let pooled = tch::no_grad(|| -> Result<Tensor> {
+                let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
+                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                Ok(crate::states::normalize(&encoded.mean_pool()).to_device(Device::Cpu))
+            })?;
+            let scores = fitted.scores(&pooled);
+            for i in 0..chunk.len() as i64 {
+                let row = Vec::<f32>::try_from(scores.get(i))?;
+                let top = residual::top_positions(&row, candidates);
+                let hits = match scoring.states {
+                    None => top,
+                    Some(_) => {
+                        let positions: Vec<i64> = top.iter().map(|&(p, _)| p as i64).collect();
+                        let doc_states = states.encoder.index_select(0, &Tensor::from_slice(&positions));
+                        let cosine = Vec::<f32>::try_from(doc_states.matmul(&pooled.get(i)))?;
+                        let mut scored: Vec<(u64, f32)> = top
+                            .iter()
+                            .zip(cosine)
+                            .map(|(&(pos, code), cos)| (pos, (f64::from(cos) + scoring.code_weight * f64::from(code)) as f32))
+                            .collect();
+                        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                        scored.truncate(options.depth);
+                        scored
+                    }
+                };
+                out.push(hits.into_iter().map(|(pos, score)| Hit { pos, doc_id: self.doc_ids[pos as usize].clone(), score }).collect());
+            }
+            on_batch(chunk.len(), start.elapsed());
+        }
+        Ok(out)
+    }
+
+    /// The residual codebooks of the current documents, fitted once (and again after an add).
+    pub fn residual_codebooks(&self, states: &DocStates) -> Result<&ResidualCodebooks> {
+        if let Some(fitted) = self.residual.get() {
+            return Ok(fitted);
+        }
+        let t0 = Instant::now();
+        let fitted = ResidualCodebooks::fit(&states.encoder, &self.codes, self.meaningful_codes(), self.config.heads.codebook_size as usize)
+            .with_context(|| format!("{}: fitting residual codebooks", self.dir.display()))?;
+        tracing::debug!("residual codebooks fitted to {} documents in {:.2}s", self.codes.len(), t0.elapsed().as_secs_f64());
+        Ok(self.residual.get_or_init(|| fitted))
+    }
+
+    /// Codes of a docid that carry meaning: all, less a final disambiguation code or the rq
+    /// scheme's collision suffix (numbers within a group, the same for unrelated documents).
+    pub fn meaningful_codes(&self) -> usize {
+        let suffix = self.config.disambiguation || self.config.docid_scheme == "rq";
+        if suffix && self.trie.depth() > 1 {
+            self.trie.depth() - 1
+        } else {
+            self.trie.depth()
+        }
     }
 
     /// The beam search behind [`Index::search_with`], with every step's kept prefixes and
@@ -937,7 +1032,9 @@ impl Index {
             self.trie.insert(z, pos)?;
             debug_assert_eq!(pos as usize, self.doc_ids.len());
             self.doc_ids.push(doc.id.clone());
+            self.codes.push(z.clone());
         }
+        self.residual = std::sync::OnceLock::new();
         let documents = docs
             .iter()
             .zip(codes)

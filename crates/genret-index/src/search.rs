@@ -63,6 +63,9 @@ pub enum CodeScore {
     /// queries (RIPOR's additive score; no per-step normalisation, so a confident step cannot
     /// hide behind a flat one).
     Logit,
+    /// `Σ_t q · C_t[z_t]`: the query's encoder embedding against additive codebooks fitted to
+    /// the docids (see [`crate::residual`]); every docid is scored, no beam and no decoder.
+    Residual,
 }
 
 /// What a beam search computes besides the docids.
@@ -153,6 +156,7 @@ pub fn search_docids(
 /// Constrained beam search with every option: see [`BeamOptions`].
 pub fn beam_search(model: &GenRet, trie: &DocidTrie, encoded: &Encoded, opts: &BeamOptions) -> Result<Vec<QueryBeams>> {
     check(model, trie, opts.beam)?;
+    ensure!(opts.code_score != CodeScore::Residual, "residual code scores score every docid at once; there is no beam to search");
     let depth = opts.depth.unwrap_or(trie.depth());
     ensure!(depth >= 1 && depth <= trie.depth(), "search depth {depth} is outside 1..={}", trie.depth());
     let b = encoded.batch_size() as usize;
@@ -229,7 +233,8 @@ fn search_inner(
         let masked = model.step_logits(step, &states).to_kind(Kind::Float) + mask;
         let log_probs = match opts.code_score {
             CodeScore::LogProb => masked.log_softmax(-1, Kind::Float),
-            CodeScore::Logit => masked,
+            // Residual scores were refused above.
+            CodeScore::Logit | CodeScore::Residual => masked,
         };
         let picked = log_probs
             .view([-1])

@@ -163,3 +163,72 @@ fn an_index_without_states_refuses_state_scoring_by_name() {
     // Codes only still works.
     assert_eq!(index.search(&["alpha"], 4, 4).unwrap()[0].len(), 4);
 }
+
+/// Residual code scores; with states, the `beam` best documents (at least `depth`) re-ordered.
+fn residual(states: Option<StateKind>, beam: usize, depth: usize) -> SearchOptions {
+    SearchOptions { beam, depth, batch_size: 3, scoring: Some(Scoring { code: CodeScore::Residual, states, code_weight: 0.0, candidate_depth: None, beam: None }), exact: false }
+}
+
+#[test]
+fn residual_code_scores_are_the_query_against_codebooks_fitted_to_the_docids() {
+    let tmp = ScratchDir::new("states-residual").unwrap();
+    let mut index = states_index(tmp.path(), true);
+    // Reference, computed here by hand: step t's row for code j is the mean, over documents with
+    // code j at step t, of the stored encoder state minus the rows of their earlier codes. The
+    // last code disambiguates and carries no row.
+    let stored = Index::open(index.dir(), Device::Cpu).unwrap();
+    let all: Vec<Document> = (0..N).map(|i| document(&format!("t{i}"), i)).collect();
+    let (e, dim) = stored.embed_documents(&all, 8).unwrap();
+    let e: Vec<Vec<f64>> = e.chunks(dim).map(|r| r.iter().map(|&v| f64::from(half::f16::from_f32(v).to_f32())).collect()).collect();
+    let mut recon = vec![vec![0.0f64; dim]; N];
+    for t in 0..2 {
+        let mut rows = vec![(vec![0.0f64; dim], 0usize); 5];
+        for i in 0..N {
+            let c = docids(i)[t] as usize;
+            rows[c].1 += 1;
+            for d in 0..dim {
+                rows[c].0[d] += e[i][d] - recon[i][d];
+            }
+        }
+        for i in 0..N {
+            let (sum, n) = &rows[docids(i)[t] as usize];
+            for d in 0..dim {
+                recon[i][d] += sum[d] / *n as f64;
+            }
+        }
+    }
+    for q in [2usize, 17] {
+        let query = text(q);
+        let (qe, _) = stored.embed_documents(&[Document { id: "q".into(), title: String::new(), text: query.clone() }], 1).unwrap();
+        let want: Vec<f64> = recon.iter().map(|r| r.iter().zip(&qe).map(|(a, &b)| a * f64::from(b)).sum()).collect();
+        let hits = index.search_with(&[query.as_str()], &residual(None, 1, N), |_, _| {}).unwrap().remove(0);
+        assert_eq!(hits.len(), N, "every docid is scored: no beam");
+        for h in &hits {
+            assert!((f64::from(h.score) - want[h.pos as usize]).abs() < 1e-3, "query {q}, {h:?}: want {}", want[h.pos as usize]);
+        }
+        let scores: Vec<f64> = hits.iter().map(|h| f64::from(h.score)).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first");
+        // With encoder states: the `beam` best by residual score, re-ordered by cosine.
+        let top4: std::collections::HashSet<u64> = hits[..4].iter().map(|h| h.pos).collect();
+        let states = index.search_with(&[query.as_str()], &residual(Some(StateKind::Encoder), 4, 4), |_, _| {}).unwrap().remove(0);
+        assert_eq!(states.iter().map(|h| h.pos).collect::<std::collections::HashSet<_>>(), top4);
+        let cos = index.search_with(&[query.as_str()], &exact(StateKind::Encoder, 0.0), |_, _| {}).unwrap().remove(0);
+        let expected: Vec<u64> = cos.iter().map(|h| h.pos).filter(|p| top4.contains(p)).collect();
+        assert_eq!(states.iter().map(|h| h.pos).collect::<Vec<_>>(), expected);
+    }
+    // Decoder states have no residual counterpart; an added document is fitted in.
+    let err = index.search_with(&["alpha"], &residual(Some(StateKind::Decoder), 4, 4), |_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("encoder states"), "{err}");
+    let new = Document { id: "new".into(), title: String::new(), text: "zulu yankee xray whiskey victor".into() };
+    index.add_documents(std::slice::from_ref(&new), 4).unwrap();
+    let hits = index.search_with(&[new.text.as_str()], &residual(Some(StateKind::Encoder), N + 1, 1), |_, _| {}).unwrap().remove(0);
+    assert_eq!(hits[0].doc_id, "new");
+}
+
+#[test]
+fn residual_scores_need_stored_states() {
+    let tmp = ScratchDir::new("states-residual-none").unwrap();
+    let (index, _) = genret_index::testing::tiny_index(tmp.path(), "idx", 8).unwrap();
+    let err = index.search_with(&["alpha"], &residual(None, 4, 4), |_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("stores none"), "{err}");
+}

@@ -387,8 +387,10 @@ pub struct ScoringArgs {
     /// state) or `encoder-states` (the pooled encoder output) plus the weighted docid score.
     #[arg(long, value_enum, value_name = "MODE")]
     pub scoring: Option<ScoringMode>,
-    /// How code scores add up: `log-prob` (per-step log-softmax over allowed codes) or
-    /// `logit` (raw dot products, RIPOR's additive score).
+    /// How code scores add up: `log-prob` (per-step log-softmax over allowed codes), `logit`
+    /// (raw dot products, RIPOR's additive score), or `residual` (the query's encoder
+    /// embedding against additive codebooks fitted to the docids: dense geometry from the codes
+    /// alone; every docid scored, and with states the best `--beam` documents re-ordered).
     #[arg(long, value_enum, value_name = "KIND")]
     pub code_score: Option<CodeScoreArg>,
     /// Weight of the docid's score beside the state cosine.
@@ -414,6 +416,7 @@ pub enum ScoringMode {
 pub enum CodeScoreArg {
     LogProb,
     Logit,
+    Residual,
 }
 
 impl ScoringArgs {
@@ -431,6 +434,7 @@ impl ScoringArgs {
             s.code = match c {
                 CodeScoreArg::LogProb => genret_index::CodeScore::LogProb,
                 CodeScoreArg::Logit => genret_index::CodeScore::Logit,
+                CodeScoreArg::Residual => genret_index::CodeScore::Residual,
             };
         }
         if let Some(w) = self.code_weight {
