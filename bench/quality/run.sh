@@ -16,6 +16,8 @@
 #              and dense, once on test; seen/unseen on the holdout model.
 #   5. msmarco the same preset on msmarco-dl19-5k (no training queries: trained from the passages),
 #              scored with the settings chosen on SciFact dev.
+#   6. residual residual code scores on every model above and on longer docids (rq K x M sweep,
+#              GenRet's untrained tokenizer at 8 x 256), chosen on dev, each chosen one on test.
 # Prints the tables (also written to $OUT_DIR/quality.md).
 #
 #   bench/quality/run.sh                          # everything, about 75 min on 2 cores
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 OUT_DIR="${OUT_DIR:-runs/quality}"
-PHASES="${PHASES:-train dev choose test msmarco}"
+PHASES="${PHASES:-train dev choose test msmarco residual}"
 SCIFACT="$SHARED/data/scifact"
 MSMARCO="$SHARED/data/msmarco-dl19-5k"
 THREADS="${THREADS:-2}"
@@ -196,6 +198,41 @@ if has_phase msmarco; then
     for dev in codes-logprob "$BEST_TRAINED" "$BEST_TRAINED_HYBRID"; do
         test_row "msmarco-$dev" "$dev" msmarco
     done
+fi
+
+# Residual code scores (--code-score residual): every docid scored by the query's encoder
+# embedding against additive codebooks fitted to the docids, on the models above and on docids
+# long enough to carry the embedding (K and M chosen on dev): residual-quantisation docids (rq,
+# no retriever epoch) and GenRet's untrained tokenizer at 8 x 256.
+if has_phase residual; then
+    for lk in 4x256 8x256 16x256 32x256; do
+        train "rq-$lk" "$SCIFACT" --config "bench/quality/residual-$lk.toml"
+    done
+    train untrained-8x256 "$SCIFACT" --config bench/quality/untrained-8x256.toml
+    for index in scifact untrained untrained-8x256 rq-4x256 rq-8x256 rq-16x256 rq-32x256; do
+        row "residual-codes-$index" dev "$index" --scoring codes --code-score residual
+    done
+    RES_CODES=$(best_of "residual-codes-*")
+    RES_INDEX=$(cat "$OUT_DIR/rows/$RES_CODES.dev.index")
+    for beam in 100 300; do
+        row "residual-states-$RES_INDEX-beam$beam" dev "$RES_INDEX" --scoring encoder-states --code-score residual --code-weight 0 --beam "$beam"
+    done
+    for w in 0.5 1; do
+        row "residual-states-$RES_INDEX-beam300-w$w" dev "$RES_INDEX" --scoring encoder-states --code-score residual --code-weight "$w" --beam 300
+    done
+    RES_STATES=$(best_of "residual-states-*")
+    RES_STATE_ARGS=$(cat "$OUT_DIR/rows/$RES_STATES.dev.args")
+    for w in $FUSE_WEIGHTS; do
+        # shellcheck disable=SC2086
+        row "residual-hybrid-w$w" dev "$RES_INDEX" $RES_STATE_ARGS --fuse bm25 --fuse-weight "$w"
+        python3 bench/quality/fused.py "$OUT_DIR/rows/residual-hybrid-w$w.dev.json"
+    done
+    RES_HYBRID=$(best_of "residual-hybrid-*")
+    echo "chosen on dev (residual): codes only = $RES_CODES; states = $RES_STATES; hybrid = $RES_HYBRID" | tee "$OUT_DIR/chosen-residual.txt" >&2
+    test_row residual-best-codes "$RES_CODES"
+    test_row residual-best-states "$RES_STATES"
+    test_row residual-best-hybrid "$RES_HYBRID"
+    test_row residual-trained-codes residual-codes-scifact
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

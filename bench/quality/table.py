@@ -70,6 +70,22 @@ for n, label in labels:
     if r:
         print(line(f"{label} (`{n}`)", r))
 
+res = [(n, label) for n, label in [
+    ("residual-trained-codes", "GenRet trained (default preset), residual code scores"),
+    ("residual-best-codes", "residual code scores, codes only, best on dev"),
+    ("residual-best-states", "residual code scores + encoder states, best on dev"),
+    ("residual-best-hybrid", "residual code scores + states + BM25 hybrid, best on dev"),
+] if load(n, "test")]
+if res:
+    chosen = os.path.join(out, "chosen-residual.txt")
+    print("\n## SciFact test: residual code scores, each chosen configuration once\n")
+    if os.path.exists(chosen):
+        print(open(chosen).read().strip() + "\n")
+    print(HEAD)
+    print(RULE)
+    for n, label in res:
+        print(line(f"{label} (`{n}`)", load(n, "test")))
+
 h = load("holdout-states", "test")
 if h:
     print("\n## Seen vs unseen (default preset, 10% of documents held out, added after training; default scoring)\n")

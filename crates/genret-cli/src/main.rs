@@ -50,8 +50,47 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes as one sentence, `a: b: c`, leaving out a cause that the message
+/// before it already ends with (typed errors print their source inside their own message, so
+/// the chain would say it twice: "disk image is malformed: disk image is malformed").
+fn error_message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Wrapped {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(Wrapped { path: "a.jsonl".into(), source: io }).context("reading the corpus");
+        assert_eq!(error_message(&e), "reading the corpus: a.jsonl: No such file or directory (os error 2)");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_message(&plain), "outer: inner");
     }
 }

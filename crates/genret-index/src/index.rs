@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::IndexError;
+use crate::integrity::{Checksums, CHECKSUMS_FILE};
 use crate::residual::{self, ResidualCodebooks};
 use crate::search::{self, CodeScore};
 use crate::states::{DocStates, StateKind};
@@ -446,13 +447,35 @@ impl Index {
             .validate()
             .with_context(|| config_path.display().to_string())?;
 
+        // The files as written (see `integrity`), before anything is loaded from them.
+        match Checksums::read(dir) {
+            Ok(Some(sums)) => {
+                if let Some(p) = sums.problems(dir, crate::store::STORE_SCHEMA_VERSION).into_iter().next() {
+                    return Err(IndexError::Corrupt { path: p.path, message: p.message }.into());
+                }
+            }
+            Ok(None) => tracing::warn!(
+                "{}: no {CHECKSUMS_FILE} (an index written by an older genret): damage to its files cannot be detected",
+                dir.display()
+            ),
+            Err(p) => return Err(IndexError::Corrupt { path: p.path, message: p.message }.into()),
+        }
+
         let mut vs = nn::VarStore::new(device);
         let model = GenRet::new(&vs.root(), &config.backbone, &config.heads)
             .with_context(|| format!("{}: building the model", config_path.display()))?;
         let weights = dir.join(WEIGHTS_FILE);
+        genret_model::checkpoint::check_shapes(&vs, &weights, &config_path.display().to_string(), |n| {
+            genret_model::genret::setting_of(n, "heads.codebook_size", "heads.num_steps")
+        })?;
         vs.load(&weights)
             .with_context(|| format!("{}: loading the model's weights", weights.display()))?;
         vs.freeze();
+        // The heads are small and every search reads them: a NaN there would make every score
+        // NaN. (`genret index verify` checks every tensor.)
+        if let Some(name) = genret_model::checkpoint::first_non_finite(&vs, "genret.") {
+            return Err(IndexError::Corrupt { path: weights, message: format!("tensor `{name}` holds non-finite values: the weights are damaged") }.into());
+        }
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
         let query_tokenizer = TextTokenizer::from_file(&tokenizer_path, config.query_max_len)?;
@@ -590,8 +613,28 @@ impl Index {
     }
 
     /// Searches in batches of `options.batch_size`; `on_batch(queries_in_batch, elapsed)` is
-    /// called after each batch (progress, latency).
+    /// called after each batch (progress, latency). A non-finite score is an error, never an
+    /// answer.
     pub fn search_with(
+        &self,
+        queries: &[&str],
+        options: &SearchOptions,
+        on_batch: impl FnMut(usize, Duration),
+    ) -> Result<Vec<Vec<Hit>>> {
+        let hits = self.search_unchecked(queries, options, on_batch)?;
+        if let Some((q, h)) = hits.iter().enumerate().find_map(|(q, hs)| hs.iter().find(|h| !h.score.is_finite()).map(|h| (q, h))) {
+            bail!(
+                "{}: query {} scored document `{}` {}: the model's weights are damaged (run `genret index verify`)",
+                self.dir.join(WEIGHTS_FILE).display(),
+                q + 1,
+                h.doc_id,
+                h.score
+            );
+        }
+        Ok(hits)
+    }
+
+    fn search_unchecked(
         &self,
         queries: &[&str],
         options: &SearchOptions,
@@ -733,6 +776,14 @@ impl Index {
             on_batch(chunk.len(), start.elapsed());
         }
         Ok(out)
+    }
+
+    /// Every weight tensor finite (what `genret index verify` checks; open checks the heads).
+    pub fn check_all_weights_finite(&self) -> Result<()> {
+        match genret_model::checkpoint::first_non_finite(&self._vs, "") {
+            None => Ok(()),
+            Some(name) => bail!("tensor `{name}` holds non-finite values: the weights are damaged"),
+        }
     }
 
     /// The residual codebooks of the current documents, fitted once (and again after an add).
@@ -1111,7 +1162,8 @@ fn write_index_files(
         }
         store.insert_documents_with_states(docs, states, &meta)?;
     }
-    for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE] {
+    Checksums::compute(tmp, &[WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE], crate::store::STORE_SCHEMA_VERSION)?.write(tmp)?;
+    for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE, CHECKSUMS_FILE] {
         let path = tmp.join(file);
         std::fs::File::open(&path)
             .and_then(|f| f.sync_all())

@@ -13,6 +13,8 @@
 //!   search which codes continue a prefix towards some document.
 //! * [`search`]: constrained beam search over the trie with the decoder's key/value cache,
 //!   batched over queries, with no end-of-sequence token.
+//! * [`integrity`]: checksums of the index files, verified at every open, and the full check
+//!   behind `genret index verify`.
 //! * [`residual`]: residual code scores, a docid scored by the dense model's geometry from its
 //!   codes alone (additive codebooks fitted to the docids).
 //! * [`index`]: the index folder (weights, configuration, tokenizer, store): creating it
@@ -34,6 +36,7 @@
 
 pub mod error;
 pub mod index;
+pub mod integrity;
 pub mod residual;
 pub mod search;
 pub mod states;

@@ -243,6 +243,22 @@ impl DocStore {
         &self.path
     }
 
+    /// SQLite's own check of every page, index and row (`PRAGMA integrity_check`): slow on a
+    /// large store, so `genret index verify` runs it, not every open.
+    pub fn integrity_check(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.sql(e))?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.sql(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sql(e))?;
+        if rows.len() == 1 && rows[0] == "ok" {
+            Ok(())
+        } else {
+            Err(self.corrupt(format!("SQLite's integrity check failed: {}", rows.join("; "))))
+        }
+    }
+
     fn sql(&self, e: rusqlite::Error) -> IndexError {
         sqlite_err(&self.path, e)
     }

@@ -165,3 +165,106 @@ pub fn write_random_bert(dir: &Path, cfg: &crate::bert::BertConfig, tokenizer: &
     std::fs::copy(tokenizer, dir.join("tokenizer.json")).with_context(|| format!("copying {}", tokenizer.display()))?;
     Checkpoint::resolve(&dir.to_string_lossy())
 }
+
+/// Tensor names and shapes from a safetensors file's header, without reading the tensors.
+pub fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<i64>>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).with_context(|| format!("{}: cannot be opened", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).with_context(|| format!("{}: too short for a safetensors file", path.display()))?;
+    let len = u64::from_le_bytes(len);
+    anyhow::ensure!(len <= size.saturating_sub(8) && len <= 100 << 20, "{}: not a safetensors file (header of {len} bytes in a file of {size})", path.display());
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).with_context(|| format!("{}: truncated header", path.display()))?;
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).with_context(|| format!("{}: unreadable safetensors header", path.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, entry) in json {
+        if name == "__metadata__" {
+            continue;
+        }
+        let shape: Vec<i64> = entry
+            .get("shape")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .with_context(|| format!("{}: tensor `{name}` has no readable shape", path.display()))?;
+        out.insert(name, shape);
+    }
+    Ok(out)
+}
+
+/// Compares every variable of `vs` with the tensor of the same name in the safetensors file at
+/// `path`, from its header alone, before any tensor operation: the first few differences, each
+/// with both shapes, as one error. `what` names where the expected shapes come from (e.g.
+/// "runs/x/index/index.json"), and `setting(name)` the setting that sizes a variable, so that
+/// the message says what to change.
+pub fn check_shapes(vs: &VarStore, path: &Path, what: &str, setting: impl Fn(&str) -> Option<String>) -> Result<()> {
+    let stored = safetensors_shapes(path)?;
+    let mut problems = Vec::new();
+    let mut vars: Vec<(String, Vec<i64>)> = vs.variables().into_iter().map(|(n, t)| (n, t.size())).collect();
+    vars.sort();
+    let hint = |name: &str| setting(name).map_or(String::new(), |s| format!(" (set by {s})"));
+    for (name, want) in &vars {
+        match stored.get(name) {
+            Some(got) if got == want => {}
+            Some(got) => problems.push(format!("`{name}` is {got:?} in the weights, but {what} implies {want:?}{}", hint(name))),
+            None => problems.push(format!("the weights lack `{name}` ({want:?}), which {what} implies{}", hint(name))),
+        }
+    }
+    let known: HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    for name in stored.keys().filter(|n| !known.contains(n.as_str())) {
+        problems.push(format!("the weights hold `{name}`, which {what} does not have{}", hint(name)));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let more = if problems.len() > 3 { format!("; and {} more", problems.len() - 3) } else { String::new() };
+    bail!(
+        "{}: the configuration and the weights disagree: {}{more}",
+        path.display(),
+        problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+    )
+}
+
+/// The first variable of `vs` (with a name starting with `prefix`) that holds a NaN or an
+/// infinity, if any.
+pub fn first_non_finite(vs: &VarStore, prefix: &str) -> Option<String> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(n, _)| n.starts_with(prefix)).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().find(|(_, t)| !bool::try_from(t.isfinite().all()).unwrap_or(false)).map(|(n, _)| n)
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+    use tch::{nn, Device, Kind};
+
+    #[test]
+    fn shapes_are_compared_from_the_header_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let vs = VarStore::new(Device::Cpu);
+        let _a = vs.root().var("a", &[4, 3], nn::Init::Const(0.0));
+        let _b = vs.root().var("b", &[2], nn::Init::Const(1.0));
+        vs.save(&path).unwrap();
+        assert_eq!(safetensors_shapes(&path).unwrap().get("a"), Some(&vec![4, 3]));
+        check_shapes(&vs, &path, "the config", |_| None).unwrap();
+
+        let other = VarStore::new(Device::Cpu);
+        let _a = other.root().var("a", &[8, 3], nn::Init::Const(0.0));
+        let _c = other.root().var("c", &[1], nn::Init::Const(0.0));
+        let err = check_shapes(&other, &path, "the config", |n| (n == "a").then(|| "K".to_string())).unwrap_err().to_string();
+        assert!(err.contains("`a` is [4, 3] in the weights, but the config implies [8, 3] (set by K)"), "{err}");
+        assert!(err.contains("lack `c`") && err.contains("hold `b`"), "{err}");
+
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(check_shapes(&vs, &path, "x", |_| None).unwrap_err().to_string().contains("w.safetensors"));
+
+        let nan = VarStore::new(Device::Cpu);
+        let t = nan.root().var("z", &[3], nn::Init::Const(0.0));
+        assert_eq!(first_non_finite(&nan, ""), None);
+        tch::no_grad(|| t.get(1).fill_(f64::NAN));
+        assert_eq!(first_non_finite(&nan, ""), Some("z".to_string()));
+        let _ = Kind::Float;
+    }
+}

@@ -213,6 +213,23 @@ impl GenRet {
     }
 }
 
+/// The setting that sizes variable `name` of a GenRet model, for messages about a configuration
+/// that disagrees with its weights: `k` and `m` are what the caller's configuration calls K and
+/// M (`heads.codebook_size` in an index's `index.json`, `docids.codebook_size` in training).
+pub fn setting_of(name: &str, k: &str, m: &str) -> Option<String> {
+    if name.starts_with("genret.codebook.") || name.starts_with("genret.code_input.") {
+        Some(format!("{k} (K) and {m} (M)"))
+    } else if name.starts_with("backbone.decoder.positions") {
+        Some("decoder.max_positions and M".into())
+    } else if name.starts_with("backbone.decoder.") {
+        Some("the decoder's shape (decoder.layers, decoder.heads, decoder.ffn_multiple)".into())
+    } else if name.starts_with("backbone.") || name == "genret.start" {
+        Some("the backbone checkpoint (model.checkpoint)".into())
+    } else {
+        None
+    }
+}
+
 /// A small randomly initialised BERT-family configuration, for tests and examples.
 pub fn tiny_bert_config(vocab_size: i64) -> BertConfig {
     BertConfig {

@@ -5,6 +5,8 @@
 //!   The whole file goes in as one transaction: a refused document (an id already in the index
 //!   or repeated in the file) or any failure leaves the index as it was.
 //! * `genret index info` prints the index's configuration and counts.
+//! * `genret index verify` checks every file of the index (checksums, weights, store) and names
+//!   each one that is damaged or missing; it exits non-zero when any is.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +19,8 @@ use genret_index::{AddReport, Index, IndexInfo};
 const AFTER_HELP: &str = "\
 Examples:
   genret index add --index runs/scifact.index --docs new-docs.jsonl
-  genret index info --index runs/scifact.index --json";
+  genret index info --index runs/scifact.index --json
+  genret index verify --index runs/scifact.index";
 
 const ADD_AFTER_HELP: &str = "\
 Example:
@@ -33,7 +36,7 @@ Example:
 
 /// Arguments of `genret index`.
 #[derive(clap::Args, Debug)]
-#[command(about = "Manage a GenRet index: add documents without retraining, show its configuration", after_help = AFTER_HELP)]
+#[command(about = "Manage a GenRet index: add documents without retraining, show its configuration, verify its files", after_help = AFTER_HELP)]
 pub struct Args {
     #[command(subcommand)]
     pub command: IndexCommand,
@@ -43,6 +46,19 @@ pub struct Args {
 pub enum IndexCommand {
     Add(AddArgs),
     Info(InfoArgs),
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `genret index verify`.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Check every file of an index: checksums, finite weights, the store's integrity",
+    after_help = "Example:\n  genret index verify --index runs/scifact.index\n\nPrints `ok` and exits 0 when the index is sound; otherwise prints one line per damaged\nor missing file and exits 1. Search, run and index add refuse a damaged index too."
+)]
+pub struct VerifyArgs {
+    /// The index folder.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
 }
 
 /// Arguments of `genret index add`.
@@ -92,6 +108,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         IndexCommand::Info(a) => {
             let info = Index::open(&a.index, Device::Cpu)?.info()?;
             print_info(&mut out, &info, a.json)?;
+        }
+        IndexCommand::Verify(a) => {
+            let problems = genret_index::integrity::verify(&a.index);
+            if problems.is_empty() {
+                writeln!(out, "{}: ok", a.index.display())?;
+            } else {
+                for p in &problems {
+                    writeln!(out, "{p}")?;
+                }
+                out.flush()?;
+                anyhow::bail!("{}: {} problem(s) found; the index cannot be trusted", a.index.display(), problems.len());
+            }
         }
     }
     out.flush()?;
@@ -237,7 +265,7 @@ mod tests {
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
             IndexCommand::Add(a) => a,
-            IndexCommand::Info(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
