@@ -150,7 +150,29 @@ impl RunDir {
     pub fn index(&self) -> PathBuf {
         self.root.join("index")
     }
+
+    /// Deletes what a training run writes into its folder (see [`RUN_FILES`]), saying what it
+    /// deletes; anything else in the folder stays.
+    pub fn clear(&self) -> Result<()> {
+        let present: Vec<PathBuf> = RUN_FILES.iter().map(|f| self.root.join(f)).filter(|p| p.exists()).collect();
+        if present.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "--restart: deleting {}",
+            present.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        for p in present {
+            let done = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            done.with_context(|| format!("--restart: deleting {}", p.display()))?;
+        }
+        Ok(())
+    }
 }
+
+/// What a training run writes into its folder (all that `--restart` deletes).
+pub const RUN_FILES: [&str; 8] =
+    ["checkpoint", "checkpoint.old", "checkpoint.tmp", "metrics.jsonl", "manifest.json", "config.toml", "docids.tsv", "index"];
 
 /// Deterministic seed of a unit: the run seed mixed with the unit's position in the plan.
 fn unit_seed(seed: u64, unit: usize) -> u64 {
@@ -184,6 +206,8 @@ struct Trainer<'a> {
 pub struct TrainOptions {
     /// Continue from the run directory's checkpoint.
     pub resume: bool,
+    /// Delete the run directory's own files (see [`RUN_FILES`]) and start over.
+    pub restart: bool,
     pub device: Device,
     /// Stop (with an error) after this many units of the plan, as a kill would; for tests.
     pub stop_after_units: Option<usize>,
@@ -191,24 +215,43 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { resume: false, device: Device::Cpu, stop_after_units: None }
+        Self { resume: false, restart: false, device: Device::Cpu, stop_after_units: None }
     }
 }
 
 /// Trains GenRet on `inputs` into `run_dir`.
 pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &TrainOptions) -> Result<TrainOutput> {
     let (resume, device) = (opts.resume, opts.device);
+    anyhow::ensure!(!(opts.resume && opts.restart), "--resume and --restart exclude each other");
     let started = Instant::now();
     let run = RunDir { root: run_dir.to_path_buf() };
-    std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
+    if opts.restart {
+        run.clear()?;
+    }
     let has_checkpoint = run.checkpoint().exists() || run.root.join("checkpoint.old").exists();
     if has_checkpoint && !resume {
         bail!(
-            "{} already holds a training run; pass --resume to continue it, or choose another --out",
+            "{} already holds a training run; pass --resume to continue it, --restart to delete it and start over, or choose another --out",
             run.root.display()
         );
     }
+    if resume && !has_checkpoint {
+        tracing::info!("{}: no checkpoint to resume from; starting a new run", run.root.display());
+    }
+    // Everything that can be checked without training is checked before anything is written,
+    // so a refused run leaves no folder behind.
+    let (auto_k, auto_m) = (cfg.docids.codebook_size == 0, cfg.docids.steps == 0);
     let cfg = cfg.resolve(inputs.corpus.len())?;
+    if (auto_k || auto_m) && !cfg.fixed_docids() {
+        tracing::info!(
+            "docid shape from the corpus size ({} documents): K = {}{}, M = {}{}",
+            inputs.corpus.len(),
+            cfg.docids.codebook_size,
+            if auto_k { " (docids.codebook_size = 0: automatic)" } else { "" },
+            cfg.docids.steps,
+            if auto_m { " (docids.steps = 0: automatic)" } else { "" }
+        );
+    }
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads as i32);
     }
@@ -229,7 +272,20 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     }
     let signal = TrainingSignal::build(&cfg.signal, inputs.corpus, &in_training, inputs.train_qrels, cfg.seed)?;
     let train_docs: Vec<usize> = (0..n).filter(|&p| in_training[p] && !signal.queries[p].is_empty()).collect();
-    anyhow::ensure!(train_docs.len() >= cfg.optim.batch_size, "only {} documents to train on; need at least one batch ({})", train_docs.len(), cfg.optim.batch_size);
+    anyhow::ensure!(
+        train_docs.len() >= cfg.optim.batch_size,
+        "only {} documents to train on, fewer than one batch (optim.batch_size = {}); lower optim.batch_size",
+        train_docs.len(),
+        cfg.optim.batch_size
+    );
+    if !cfg.fixed_docids() && cfg.clustering.balanced_init {
+        anyhow::ensure!(
+            train_docs.len() >= cfg.docids.codebook_size,
+            "{} training documents cannot fill a codebook of {} codes; lower docids.codebook_size (0 picks one from the corpus size)",
+            train_docs.len(),
+            cfg.docids.codebook_size
+        );
+    }
     let mut query_texts: Vec<String> = Vec::new();
     let mut query_index: BTreeMap<String, usize> = BTreeMap::new();
     let doc_queries: Vec<Vec<usize>> = train_docs
@@ -343,10 +399,20 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         config: serde_json::to_value(&cfg)?,
         result: None,
     };
+    std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
     genret_data::write_json_atomically(&run.manifest(), &manifest)?;
     genret_data::write_atomically(&run.config(), |w| w.write_all(cfg.to_toml().as_bytes()))?;
 
-    let metrics = OpenOptions::new().create(true).append(true).open(run.metrics()).with_context(|| format!("opening {}", run.metrics().display()))?;
+    // A new run starts its log afresh (a run that failed before its first checkpoint left
+    // lines that describe nothing); a resumed one appends.
+    let continuing = resume && has_checkpoint;
+    let metrics = OpenOptions::new()
+        .create(true)
+        .append(continuing)
+        .write(true)
+        .truncate(!continuing)
+        .open(run.metrics())
+        .with_context(|| format!("opening {}", run.metrics().display()))?;
     let mut trainer = Trainer {
         optimizer: AdamW::new(cfg.optim.lr, cfg.optim.weight_decay),
         cfg,
@@ -441,6 +507,9 @@ impl Trainer<'_> {
         let mut done_now = 0;
         let resumed_at = self.state.elapsed_secs;
         let session = Instant::now();
+        if stop_after == Some(0) {
+            bail!("stopped before the first unit as asked");
+        }
         while self.state.next_unit < units.len() {
             let i = self.state.next_unit;
             let unit = units[i];
@@ -928,8 +997,19 @@ impl Trainer<'_> {
         }
         let state: RunState = serde_json::from_slice(&std::fs::read(dir.join("state.json")).with_context(|| format!("reading {}", dir.join("state.json").display()))?)
             .with_context(|| format!("{}: unreadable state", dir.display()))?;
-        anyhow::ensure!(state.codes.len() == self.train_docs.len(), "checkpoint was made with different data or configuration");
-        self.vs.load(dir.join("weights.safetensors")).context("loading checkpoint weights")?;
+        anyhow::ensure!(
+            state.codes.len() == self.train_docs.len(),
+            "{}: the checkpoint holds docids of {} documents, this run trains {}: the data or holdout_docs changed since it was made; pass --restart to start over",
+            dir.display(),
+            state.codes.len(),
+            self.train_docs.len()
+        );
+        let weights = dir.join("weights.safetensors");
+        genret_model::checkpoint::check_shapes(&self.vs, &weights, "this run's configuration", |n| {
+            genret_model::genret::setting_of(n, "docids.codebook_size", "docids.steps")
+        })
+        .context("resuming: change the configuration back, or pass --restart to start over")?;
+        self.vs.load(&weights).context("loading checkpoint weights")?;
         self.optimizer.load(&dir.join("optimizer.safetensors"), self.model.device())?;
         tracing::info!("resuming after unit {} of {}", state.next_unit, plan(&self.cfg).len());
         self.state = state;

@@ -248,3 +248,59 @@ fn queries_with_many_relevant_documents_do_not_stop_training() {
     assert_eq!(out.doc_states.0.size()[0], 96);
     assert_eq!(out.doc_states.1.size()[0], 96);
 }
+
+/// The error of a run that must fail.
+fn err_of(r: anyhow::Result<genret_train::TrainOutput>) -> String {
+    match r {
+        Ok(_) => panic!("the run should have failed"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
+    let Some((_serial, dir, cfg)) = start() else { return };
+    let corpus = corpus();
+    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+
+    // A configuration that cannot train is refused before anything is written.
+    let refused = dir.path().join("refused");
+    let mut too_wide = cfg.clone();
+    too_wide.docids.codebook_size = 64;
+    let err = err_of(train(&refused, too_wide, &inputs, &TrainOptions::default()));
+    assert!(err.contains("cannot fill a codebook of 64 codes") && err.contains("docids.codebook_size"), "{err}");
+    let mut too_big_batch = cfg.clone();
+    too_big_batch.optim.batch_size = 100;
+    let err = err_of(train(&refused, too_big_batch, &inputs, &TrainOptions::default()));
+    assert!(err.contains("optim.batch_size"), "{err}");
+    assert!(!refused.exists(), "a refused run leaves no folder");
+
+    // Failing before the first finished unit leaves nothing that blocks a plain rerun.
+    let early = dir.path().join("early");
+    assert!(train(&early, cfg.clone(), &inputs, &TrainOptions { stop_after_units: Some(0), ..Default::default() }).is_err());
+    assert!(!early.join("checkpoint").exists());
+    let mut stale = std::fs::read_to_string(early.join("metrics.jsonl")).unwrap();
+    stale.push_str("{\"event\":\"stale\"}\n");
+    std::fs::write(early.join("metrics.jsonl"), stale).unwrap();
+    err_of(train(&early, cfg.clone(), &inputs, &TrainOptions { stop_after_units: Some(1), ..Default::default() }));
+    let metrics = std::fs::read_to_string(early.join("metrics.jsonl")).unwrap();
+    assert!(!metrics.contains("stale"), "a new run starts its log afresh");
+    assert_eq!(metrics.matches("\"event\":\"unit_done\"").count(), 1);
+
+    // Failing later: a plain rerun is refused and names both ways out.
+    let err = err_of(train(&early, cfg.clone(), &inputs, &TrainOptions::default()));
+    assert!(err.contains("--resume") && err.contains("--restart"), "{err}");
+    // Resuming with another K: one sentence with both shapes and the setting, no libtorch trace.
+    let mut other_k = cfg.clone();
+    other_k.docids.codebook_size = 6;
+    let err = err_of(train(&early, other_k, &inputs, &TrainOptions { resume: true, ..Default::default() }));
+    assert!(err.contains("[8, 32] in the weights") && err.contains("[6, 32]") && err.contains("docids.codebook_size"), "{err}");
+    assert!(!err.contains("infer_size"), "{err}");
+    // --restart deletes the run's files and starts over, ending like a fresh run.
+    std::fs::write(early.join("notes.txt"), "mine").unwrap();
+    let restarted = train(&early, cfg.clone(), &inputs, &TrainOptions { restart: true, ..Default::default() }).unwrap();
+    let fresh = train(&dir.path().join("fresh"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    assert_eq!(restarted.codes, fresh.codes);
+    assert_eq!(std::fs::read_to_string(early.join("notes.txt")).unwrap(), "mine", "--restart deletes only the run's own files");
+    assert!(train(&early, cfg, &inputs, &TrainOptions { resume: true, restart: true, ..Default::default() }).is_err());
+}

@@ -23,8 +23,12 @@ pub struct Args {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "restart")]
     pub resume: bool,
+    /// Delete what an earlier run left in --out (checkpoint, metrics.jsonl, manifest.json,
+    /// config.toml, docids.tsv, index/; each is named as it goes) and start over.
+    #[arg(long)]
+    pub restart: bool,
     /// Random seed of the run (overrides the config's `seed`, default 42): data order, holdout,
     /// initialisation and clustering all follow it.
     #[arg(long)]
@@ -105,7 +109,7 @@ pub fn execute(args: Args) -> Result<Trained> {
         train_qrels: qrels.as_ref().map(|q| (q, &queries)),
         data_files,
     };
-    let opts = TrainOptions { resume: args.resume, device, stop_after_units: None };
+    let opts = TrainOptions { resume: args.resume, restart: args.restart, device, stop_after_units: None };
     let out = train(&args.out, cfg, &inputs, &opts).with_context(|| format!("training into {}", args.out.display()))?;
     let index = build_index(&args.out.join("index"), &out, &corpus)?;
     let h = &out.health;
