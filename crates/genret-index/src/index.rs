@@ -1045,17 +1045,6 @@ impl Index {
                 );
             }
         }
-        let mut new_docids: HashSet<&[u32]> = HashSet::new();
-        let mut collisions = 0;
-        for z in &codes {
-            match self.trie.lookup(z) {
-                Some(node) if !self.trie.docs(node).is_empty() => collisions += 1,
-                _ => {
-                    new_docids.insert(z.as_slice());
-                }
-            }
-        }
-        let new_docids = new_docids.len();
         let rows: Vec<(Document, Vec<u32>, Origin)> = docs
             .iter()
             .zip(&codes)
@@ -1071,21 +1060,29 @@ impl Index {
             Some(_) => Some(self.compute_states(docs, &codes, batch_size)?),
             None => None,
         };
-        let positions = self.store.insert_documents_with_states(&rows, state_rows.as_deref(), &meta)?;
-        self.scheme = scheme;
-        if let (Some(states), Some(rows)) = (&mut self.states, &state_rows) {
-            states.append(DocStates::from_blobs(rows, self.model.hidden_size() as usize)?);
+        // The counts come from the store, inside the write transaction: another process may
+        // have added documents since this index was opened.
+        let inserted = self.store.insert_documents_reporting(&rows, state_rows.as_deref(), &meta)?;
+        let (positions, new_docids, collisions) = (inserted.positions, inserted.new_docids, inserted.joined);
+        // Committed: now the in-memory view. When another process added documents since this
+        // one opened the index, the new positions do not follow ours: read the store again.
+        if positions.first().is_some_and(|&p| p as usize != self.doc_ids.len()) {
+            tracing::info!("{}: another process added documents meanwhile; reloading the index", self.dir.display());
+            let (dir, device) = (self.dir.clone(), self.device());
+            *self = Index::open(&dir, device)?;
+        } else {
+            self.scheme = scheme;
+            if let (Some(states), Some(rows)) = (&mut self.states, &state_rows) {
+                states.append(DocStates::from_blobs(rows, self.model.hidden_size() as usize)?);
+            }
+            // Cannot fail: lengths were produced for this trie and positions are new.
+            for ((doc, z), &pos) in docs.iter().zip(&codes).zip(&positions) {
+                self.trie.insert(z, pos)?;
+                self.doc_ids.push(doc.id.clone());
+                self.codes.push(z.clone());
+            }
+            self.residual = std::sync::OnceLock::new();
         }
-
-        // Committed: now the in-memory view. Cannot fail: lengths were produced for this trie
-        // and positions are new.
-        for ((doc, z), &pos) in docs.iter().zip(&codes).zip(&positions) {
-            self.trie.insert(z, pos)?;
-            debug_assert_eq!(pos as usize, self.doc_ids.len());
-            self.doc_ids.push(doc.id.clone());
-            self.codes.push(z.clone());
-        }
-        self.residual = std::sync::OnceLock::new();
         let documents = docs
             .iter()
             .zip(codes)
@@ -1214,6 +1211,7 @@ mod tests {
         assert_eq!(
             names,
             vec![
+                "checksums.json",
                 "index.json",
                 "model.safetensors",
                 "store.sqlite",
@@ -1302,6 +1300,30 @@ mod tests {
         assert_eq!(index.search(&queries, 6, 9).unwrap(), hits);
         assert_eq!(index.config().docid_steps, 3);
         assert_eq!(index.config().docid_scheme, "genret");
+    }
+
+    #[test]
+    fn an_add_reports_the_store_counts_even_after_another_process_added() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (index, path) = build(tmp.path());
+        let before = index.num_docs();
+        drop(index);
+        let mut a = Index::open(&path, Device::Cpu).unwrap();
+        let mut b = Index::open(&path, Device::Cpu).unwrap();
+        // The same text gets the same docid; a second text, another one (or the same).
+        let same = |id: &str| Document { id: id.into(), title: String::new(), text: "zulu yankee xray".into() };
+        let rb = b.add_documents(&[same("b1")], 4).unwrap();
+        // `a` has not seen b1: its docid must still count as joined, read from the store.
+        let ra = a.add_documents(&[same("a1")], 4).unwrap();
+        assert_eq!(ra.collisions_with_existing, 1, "{ra:?} after {rb:?}");
+        assert_eq!(ra.new_docids, 0);
+        assert_eq!(ra.documents[0].codes, rb.documents[0].codes);
+        // And `a` now sees b1 as well (it read the store again), at the stored positions.
+        assert_eq!(a.num_docs(), before + 2);
+        assert_eq!(a.doc_id(before as u64), Some("b1"));
+        assert_eq!(a.doc_id(before as u64 + 1), Some("a1"));
+        let hits = a.search(&["zulu yankee xray"], 125, 200).unwrap().remove(0);
+        assert!(hits.iter().any(|h| h.doc_id == "b1") && hits.iter().any(|h| h.doc_id == "a1"));
     }
 
     #[test]

@@ -41,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -154,6 +155,17 @@ CREATE TABLE doc_states (
 pub struct StateBlobs {
     pub decoder: Vec<u8>,
     pub encoder: Vec<u8>,
+}
+
+/// What one insertion did (see [`DocStore::insert_documents_reporting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    /// The new documents' positions.
+    pub positions: Vec<u64>,
+    /// Distinct docids the store did not hold before.
+    pub new_docids: usize,
+    /// Documents whose docid the store already held.
+    pub joined: usize,
 }
 
 impl DocStore {
@@ -294,6 +306,18 @@ impl DocStore {
         states: Option<&[StateBlobs]>,
         meta: &[(&str, &str)],
     ) -> Result<Vec<u64>> {
+        Ok(self.insert_documents_reporting(docs, states, meta)?.positions)
+    }
+
+    /// [`DocStore::insert_documents_with_states`], also counting, inside the write
+    /// transaction, which docids are new to the store and which join stored ones: the counts
+    /// are the store's, even when another process added documents since this one opened it.
+    pub fn insert_documents_reporting(
+        &mut self,
+        docs: &[(Document, Vec<u32>, Origin)],
+        states: Option<&[StateBlobs]>,
+        meta: &[(&str, &str)],
+    ) -> Result<Inserted> {
         if let Some(st) = states {
             if st.len() != docs.len() {
                 return Err(self.corrupt(format!("{} documents but {} state rows to store", docs.len(), st.len())));
@@ -314,6 +338,25 @@ impl DocStore {
                 r.get(0)
             })
             .map_err(err)?;
+        let (new_docids, joined) = {
+            let mut stmt = tx.prepare("SELECT DISTINCT codes FROM documents").map_err(err)?;
+            let stored: HashSet<Vec<u8>> = stmt
+                .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?;
+            let mut fresh: HashSet<Vec<u8>> = HashSet::new();
+            let mut joined = 0;
+            for (_, codes, _) in docs {
+                let blob = encode_codes(codes);
+                if stored.contains(&blob) {
+                    joined += 1;
+                } else {
+                    fresh.insert(blob);
+                }
+            }
+            (fresh.len(), joined)
+        };
         let mut positions = Vec::with_capacity(docs.len());
         {
             let mut stmt = tx
@@ -357,7 +400,7 @@ impl DocStore {
             upsert_meta(&tx, key, value).map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(positions)
+        Ok(Inserted { positions, new_docids, joined })
     }
 
     fn has_state_table(&self) -> Result<bool> {

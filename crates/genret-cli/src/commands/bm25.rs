@@ -318,8 +318,16 @@ fn open_or_build(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    for doc in dataset.corpus_reader()? {
-        builder.add(&doc?)?;
+    // Streamed, so a duplicate id is caught here, where both of its lines are known.
+    let corpus_path = dataset.corpus_path()?;
+    let mut reader = dataset.corpus_reader()?;
+    let mut first_line: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    while let Some((line, doc)) = reader.next_document()? {
+        if let Some(&first) = first_line.get(&doc.id) {
+            return Err(genret_data::DataError::DuplicateId { loc: genret_data::Location::line(&corpus_path, line), id: doc.id, first_line: first }.into());
+        }
+        first_line.insert(doc.id.clone(), line);
+        builder.add(&doc)?;
         bar.inc(1);
     }
     bar.set_message("committing");

@@ -369,6 +369,16 @@ mod tests {
     }
 
     #[test]
+    fn a_depth_beyond_the_beam_is_warned_about_only_where_it_cuts() {
+        let codes = genret_index::Scoring::codes_only();
+        assert!(depth_beyond_beam(100, 10, &codes, false).unwrap().contains("--depth 100 is larger than --beam 10"));
+        assert!(depth_beyond_beam(10, 10, &codes, false).is_none());
+        assert!(depth_beyond_beam(100, 10, &codes, true).is_none(), "an exact search scores every docid");
+        let states = genret_index::Scoring { states: Some(genret_index::StateKind::Encoder), ..codes };
+        assert!(depth_beyond_beam(100, 10, &states, false).is_none());
+    }
+
+    #[test]
     fn metrics_go_next_to_the_run_unless_named() {
         use std::path::Path;
         let mut report = ReportArgs { metrics: String::new(), metrics_out: None };
@@ -445,6 +455,16 @@ impl ScoringArgs {
         }
         s
     }
+}
+
+/// The warning for a codes-only beam search asked for more documents than it keeps docids:
+/// at most `beam` docids come back (more documents only where docids are shared), so `depth`
+/// is cut short without a word otherwise. `None` where the scoring gives `depth` anyway.
+pub fn depth_beyond_beam(depth: usize, beam: usize, scoring: &genret_index::Scoring, exact: bool) -> Option<String> {
+    let codes_beam = scoring.states.is_none() && scoring.code != genret_index::CodeScore::Residual && !exact;
+    (codes_beam && depth > beam).then(|| {
+        format!("--depth {depth} is larger than --beam {beam}: a codes-only search keeps {beam} docids, so fewer than {depth} documents may come back; raise --beam to at least --depth")
+    })
 }
 
 /// Hybrid search: a GenRet run fused with BM25 over the index's own documents.

@@ -113,6 +113,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         scoring: Some(scoring),
         exact: args.scoring.exact,
     };
+    if let Some(w) = super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact) {
+        tracing::warn!("{w}");
+    }
     let bar = indicatif::ProgressBar::new(texts.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

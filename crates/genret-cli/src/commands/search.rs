@@ -74,6 +74,9 @@ pub struct QueryResults {
     pub hits: Vec<ShownHit>,
 }
 
+/// Characters of a query shown in a results table's header.
+const QUERY_HEADER_CHARS: usize = 200;
+
 /// The first `chars` characters of `text` on one line, with `…` when cut.
 pub(crate) fn snippet(text: &str, chars: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -96,6 +99,9 @@ pub fn search(args: &Args) -> anyhow::Result<Vec<QueryResults>> {
         scoring: Some(scoring),
         exact: args.scoring.exact,
     };
+    if let Some(w) = super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact) {
+        tracing::warn!("{w}");
+    }
     let found = index.search_with(&queries, &options, |_, _| {})?;
     queries
         .iter()
@@ -140,7 +146,8 @@ pub fn print(
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "query {}: {}", i + 1, r.query)?;
+        // A long query is shortened in the header (JSON output keeps it whole).
+        writeln!(out, "query {}: {}", i + 1, snippet(&r.query, QUERY_HEADER_CHARS))?;
         if r.hits.is_empty() {
             writeln!(out, "  (no document: the index is empty)")?;
         }
@@ -225,6 +232,16 @@ mod tests {
         assert_eq!(json[1]["query"], "zulu");
         assert_eq!(json[0]["hits"][0]["rank"], 1);
         assert_eq!(json[0]["hits"][0]["docid"].as_array().unwrap().len(), 3);
+
+        // A 50,000-character query: the table's header shows its start, JSON keeps it whole.
+        let long = QueryResults { query: "word ".repeat(10_000), hits: Vec::new() };
+        let mut text = Vec::new();
+        print(&mut text, std::slice::from_ref(&long), false, 12).unwrap();
+        let header = String::from_utf8(text).unwrap().lines().next().unwrap().to_string();
+        assert!(header.chars().count() < QUERY_HEADER_CHARS + 20 && header.ends_with('…'), "{header}");
+        let mut json = Vec::new();
+        print(&mut json, std::slice::from_ref(&long), true, 12).unwrap();
+        assert!(String::from_utf8(json).unwrap().len() > 50_000);
 
         let argv = [
             "search",
