@@ -233,6 +233,11 @@ if has_phase residual; then
     test_row residual-best-states "$RES_STATES"
     test_row residual-best-hybrid "$RES_HYBRID"
     test_row residual-trained-codes residual-codes-scifact
+    # Every docid length of the sweep once on test as well (the dev pick, 32 x 256, has more
+    # codebook rows than SciFact has documents: its codes hold the embeddings themselves).
+    for index in untrained-8x256 rq-4x256 rq-8x256 rq-16x256; do
+        test_row "residual-test-codes-$index" "residual-codes-$index"
+    done
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

@@ -75,7 +75,8 @@ res = [(n, label) for n, label in [
     ("residual-best-codes", "residual code scores, codes only, best on dev"),
     ("residual-best-states", "residual code scores + encoder states, best on dev"),
     ("residual-best-hybrid", "residual code scores + states + BM25 hybrid, best on dev"),
-] if load(n, "test")]
+] + [(f"residual-test-codes-{i}", f"residual code scores, codes only, {i} docids") for i in ["untrained-8x256", "rq-4x256", "rq-8x256", "rq-16x256"]]
+    if load(n, "test")]
 if res:
     chosen = os.path.join(out, "chosen-residual.txt")
     print("\n## SciFact test: residual code scores, each chosen configuration once\n")

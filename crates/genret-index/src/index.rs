@@ -183,6 +183,46 @@ impl IndexConfig {
             self.query_max_len >= 1 && self.doc_max_len >= 1,
             "query_max_len and doc_max_len must be at least 1"
         );
+        self.check_sizes()
+    }
+
+    /// Every size the model is built from lies in a sane range, so that a damaged or edited
+    /// configuration is refused before it allocates (a K of 10^12 would not fit any machine).
+    fn check_sizes(&self) -> Result<()> {
+        fn within(name: &str, v: i64, lo: i64, hi: i64) -> Result<()> {
+            ensure!((lo..=hi).contains(&v), "{name} is {v}, outside {lo}..={hi}");
+            Ok(())
+        }
+        let h = &self.heads;
+        within("heads.num_steps", h.num_steps, 1, 1024)?;
+        within("heads.codebook_size", h.codebook_size, 2, 1 << 22)?;
+        within("heads.decoder.layers", h.decoder.layers, 1, 64)?;
+        within("heads.decoder.heads", h.decoder.heads, 1, 256)?;
+        within("heads.decoder.ffn_multiple", h.decoder.ffn_multiple, 1, 64)?;
+        within("heads.decoder.max_positions", h.decoder.max_positions, 2, 1 << 16)?;
+        within("query_max_len", self.query_max_len as i64, 1, 1 << 16)?;
+        within("doc_max_len", self.doc_max_len as i64, 1, 1 << 16)?;
+        match &self.backbone {
+            BackboneConfig::Bert(b) => {
+                within("backbone.vocab_size", b.vocab_size, 1, 1 << 22)?;
+                within("backbone.hidden_size", b.hidden_size, 1, 1 << 14)?;
+                within("backbone.num_hidden_layers", b.num_hidden_layers, 1, 256)?;
+                within("backbone.num_attention_heads", b.num_attention_heads, 1, 1024)?;
+                within("backbone.intermediate_size", b.intermediate_size, 1, 1 << 16)?;
+                within("backbone.max_position_embeddings", b.max_position_embeddings, 1, 1 << 16)?;
+                within("backbone.type_vocab_size", b.type_vocab_size, 1, 1 << 10)?;
+            }
+            BackboneConfig::T5(t) => {
+                within("backbone.vocab_size", t.vocab_size, 1, 1 << 22)?;
+                within("backbone.d_model", t.d_model, 1, 1 << 14)?;
+                within("backbone.d_kv", t.d_kv, 1, 1 << 14)?;
+                within("backbone.d_ff", t.d_ff, 1, 1 << 16)?;
+                within("backbone.num_layers", t.num_layers, 1, 256)?;
+                within("backbone.num_decoder_layers", t.num_decoder_layers.unwrap_or(t.num_layers), 1, 256)?;
+                within("backbone.num_heads", t.num_heads, 1, 1024)?;
+                within("backbone.relative_attention_num_buckets", t.relative_attention_num_buckets, 1, 1 << 12)?;
+            }
+        }
         Ok(())
     }
 }
