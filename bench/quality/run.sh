@@ -212,6 +212,13 @@ if has_phase residual; then
     for index in scifact untrained untrained-8x256 rq-4x256 rq-8x256 rq-16x256 rq-32x256; do
         row "residual-codes-$index" dev "$index" --scoring codes --code-score residual
     done
+    # The ranking loss at temperature 20 (bench/quality/ranktemp.toml): a lever on the trained
+    # model's own scores, rows as for the default preset.
+    train ranktemp "$SCIFACT" --config bench/quality/ranktemp.toml
+    row ranktemp-codes-logprob dev ranktemp --scoring codes --code-score log-prob
+    row ranktemp-decoder-states-w0 dev ranktemp --scoring decoder-states --code-weight 0
+    row ranktemp-encoder-states-w0-depth2-beam300 dev ranktemp --scoring encoder-states --code-weight 0 --candidate-depth 2 --beam 300
+    row residual-codes-ranktemp dev ranktemp --scoring codes --code-score residual
     RES_CODES=$(best_of "residual-codes-*")
     RES_INDEX=$(cat "$OUT_DIR/rows/$RES_CODES.dev.index")
     for beam in 100 300; do

@@ -2,7 +2,7 @@
 //!
 //! A GenRet retriever does not score documents one by one: it *generates* their identifiers.
 //! Each document has a docid of M codes (learned by the model's own tokenizer, see
-//! `docs/genret-method.md`), and a query is answered by decoding the most likely docids, step by
+//! `../shared/docs/genret-method.md`), and a query is answered by decoding the most likely docids, step by
 //! step, restricted to docids that exist. This crate holds everything around that:
 //!
 //! * [`store`]: the transactional document store (SQLite, bundled): document id ↔ docid,

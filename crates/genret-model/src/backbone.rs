@@ -8,7 +8,7 @@
 //! hands the backbone their rows.
 //!
 //! Every backbone returns decoder states after the decoder's final norm: that is `d_t` in the
-//! specification (`docs/genret-method.md`), which the heads score against codebook rows.
+//! specification (`../shared/docs/genret-method.md`, beside the repository), which the heads score against codebook rows.
 
 use tch::Tensor;
 
