@@ -78,6 +78,24 @@ fn error_message(e: &anyhow::Error) -> String {
 mod tests {
     use super::error_message;
 
+    /// Every argument of every command and subcommand says what it is for.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                assert!(arg.get_help().is_some(), "{path} --{} has no help", arg.get_id());
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(sub.get_about().is_some(), "{path} {} has no description", sub.get_name());
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        use clap::CommandFactory;
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        walk(&cmd, "genret");
+    }
+
     #[derive(Debug, thiserror::Error)]
     #[error("{path}: {source}")]
     struct Wrapped {

@@ -369,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn switching_away_from_encoder_states_drops_the_index_candidate_depth() {
+        let index_default = genret_index::Scoring {
+            states: Some(genret_index::StateKind::Encoder),
+            candidate_depth: Some(2),
+            beam: Some(300),
+            ..genret_index::Scoring::codes_only()
+        };
+        let args = |mode, depth| ScoringArgs { scoring: Some(mode), candidate_depth: depth, ..Default::default() };
+        assert_eq!(args(ScoringMode::DecoderStates, None).resolve(index_default).candidate_depth, None);
+        assert_eq!(args(ScoringMode::Codes, None).resolve(index_default).candidate_depth, None);
+        assert_eq!(args(ScoringMode::EncoderStates, None).resolve(index_default).candidate_depth, Some(2));
+        assert_eq!(args(ScoringMode::EncoderStates, Some(1)).resolve(index_default).candidate_depth, Some(1));
+        assert_eq!(ScoringArgs::default().resolve(index_default), index_default);
+    }
+
+    #[test]
     fn a_depth_beyond_the_beam_is_warned_about_only_where_it_cuts() {
         let codes = genret_index::Scoring::codes_only();
         assert!(depth_beyond_beam(100, 10, &codes, false).unwrap().contains("--depth 100 is larger than --beam 10"));
@@ -452,6 +468,10 @@ impl ScoringArgs {
         }
         if self.candidate_depth.is_some() {
             s.candidate_depth = self.candidate_depth;
+        } else if s.states != Some(genret_index::StateKind::Encoder) {
+            // The index's candidate depth belongs to its encoder-state default; a search that
+            // switches to codes or decoder states uses every learned code.
+            s.candidate_depth = None;
         }
         s
     }

@@ -64,6 +64,8 @@ pub struct Args {
     /// their build times are measured).
     #[arg(long)]
     pub fresh_baselines: bool,
+    /// Random seed of the training runs (default 42): data order, holdout, initialisation and
+    /// clustering all follow it.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Torch threads (default: libtorch's choice).
@@ -309,4 +311,14 @@ fn render(args: &Args, trained: &super::train::Trained, rows: &[Row], generalisa
         "holdout_docs": args.holdout_docs,
     });
     (t, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_argument_has_help() {
+        super::super::common::assert_every_argument_has_help(&super::super::common::TestCli::<super::Args>::command());
+    }
 }
