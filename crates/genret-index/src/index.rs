@@ -1011,25 +1011,68 @@ impl Index {
         Ok((out, dim))
     }
 
-    /// Docids of new documents by a rule-based scheme's own rule (updating its state).
-    fn scheme_docids(
+    /// Docids of new documents (the model's tokenizer, or a rule-based scheme's own rule,
+    /// updating its state) and, when the index stores states, their states. Each document is
+    /// encoded once for both.
+    fn encode_new_documents(
         &self,
-        state: &mut SchemeState,
+        mut scheme: Option<&mut SchemeState>,
         docs: &[Document],
         batch_size: usize,
         mut on_batch: impl FnMut(usize),
-    ) -> Result<Vec<Vec<u32>>> {
-        let needs_embeddings = matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq);
-        let mut out = Vec::with_capacity(docs.len());
-        for chunk in docs.chunks(batch_size.max(1)) {
-            let embeddings = if needs_embeddings { Some(self.embed_documents(chunk, batch_size)?) } else { None };
-            for (i, doc) in chunk.iter().enumerate() {
-                let e = embeddings.as_ref().map(|(e, dim)| &e[i * dim..(i + 1) * dim]);
-                out.push(state.assign_new(&doc.id, e).with_context(|| format!("document `{}`", doc.id))?);
-            }
+    ) -> Result<(Vec<Vec<u32>>, Option<Vec<StateBlobs>>)> {
+        ensure!(batch_size >= 1, "the batch size must be at least 1");
+        let (steps, position, k) = (self.config.docid_steps, self.state_position(), self.config.heads.codebook_size);
+        let mut codes = Vec::with_capacity(docs.len());
+        let mut states = self.states.as_ref().map(|_| Vec::with_capacity(docs.len()));
+        for chunk in docs.chunks(batch_size) {
+            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            tch::no_grad(|| -> Result<()> {
+                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
+                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let chunk_codes: Vec<Vec<u32>> = match scheme.as_deref_mut() {
+                    None => {
+                        let z = self.model.greedy_docids(&encoded, steps).to_kind(Kind::Int64).to_device(Device::Cpu);
+                        Vec::<i64>::try_from(z.reshape([-1]))?.chunks(steps).map(|z| z.iter().map(|&c| c as u32).collect()).collect()
+                    }
+                    Some(state) => {
+                        let embeddings = if matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq) {
+                            let e = genret_model::embed::l2_normalize(&encoded.mean_pool()).to_kind(Kind::Float).to_device(Device::Cpu);
+                            let dim = e.size()[1] as usize;
+                            Some((Vec::<f32>::try_from(e.reshape([-1]))?, dim))
+                        } else {
+                            None
+                        };
+                        let mut out = Vec::with_capacity(chunk.len());
+                        for (i, doc) in chunk.iter().enumerate() {
+                            let e = embeddings.as_ref().map(|(e, dim)| &e[i * dim..(i + 1) * dim]);
+                            out.push(state.assign_new(&doc.id, e).with_context(|| format!("document `{}`", doc.id))?);
+                        }
+                        out
+                    }
+                };
+                for (doc, z) in chunk.iter().zip(&chunk_codes) {
+                    if let Some(&c) = z.iter().find(|&&c| i64::from(c) >= k) {
+                        bail!(
+                            "document `{}`: its docid {z:?} needs code {c}, but the model has {k} codes per step \
+                             (an atomic index has one code per document it was trained with; retrain to add more)",
+                            doc.id
+                        );
+                    }
+                }
+                if let Some(states) = states.as_mut() {
+                    let prefix: Vec<i64> = chunk_codes.iter().flat_map(|z| z[..position].iter().map(|&c| i64::from(c))).collect();
+                    let prefix = Tensor::from_slice(&prefix).view([chunk.len() as i64, position as i64]).to_device(self.device());
+                    let decoder = self.model.decode_states(&encoded, &prefix, false).select(1, position as i64);
+                    states.extend(DocStates::to_blobs(&decoder, &encoded.mean_pool())?);
+                }
+                codes.extend(chunk_codes);
+                Ok(())
+            })?;
             on_batch(chunk.len());
         }
-        Ok(out)
+        Ok((codes, states))
     }
 
     /// Adds documents that were not in training: each gets its docid from the tokenizer alone
@@ -1071,20 +1114,7 @@ impl Index {
         }
 
         let mut scheme = self.scheme.clone();
-        let codes = match &mut scheme {
-            None => self.assign_docids_with(docs, batch_size, on_batch)?,
-            Some(state) => self.scheme_docids(state, docs, batch_size, on_batch)?,
-        };
-        let k = self.config.heads.codebook_size;
-        for (doc, z) in docs.iter().zip(&codes) {
-            if let Some(&c) = z.iter().find(|&&c| i64::from(c) >= k) {
-                bail!(
-                    "document `{}`: its docid {z:?} needs code {c}, but the model has {k} codes per step \
-                     (an atomic index has one code per document it was trained with; retrain to add more)",
-                    doc.id
-                );
-            }
-        }
+        let (codes, state_rows) = self.encode_new_documents(scheme.as_mut(), docs, batch_size, on_batch)?;
         let rows: Vec<(Document, Vec<u32>, Origin)> = docs
             .iter()
             .zip(&codes)
@@ -1096,10 +1126,6 @@ impl Index {
         if let Some(state) = &state {
             meta.push((SCHEME_STATE_KEY, state));
         }
-        let state_rows = match self.states {
-            Some(_) => Some(self.compute_states(docs, &codes, batch_size)?),
-            None => None,
-        };
         // The counts come from the store, inside the write transaction: another process may
         // have added documents since this index was opened.
         let inserted = self.store.insert_documents_reporting(&rows, state_rows.as_deref(), &meta)?;

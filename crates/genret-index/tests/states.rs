@@ -143,7 +143,13 @@ fn added_documents_get_states_and_survive_reopening() {
     let tmp = ScratchDir::new("states-add").unwrap();
     let mut index = states_index(tmp.path(), true);
     let new = Document { id: "new".into(), title: String::new(), text: "zulu yankee xray whiskey victor".into() };
-    index.add_documents(std::slice::from_ref(&new), 4).unwrap();
+    let report = index.add_documents(std::slice::from_ref(&new), 4).unwrap();
+    // One encoding gave both the docid and the states: the same as computing them apart.
+    let want_codes = index.assign_docids(std::slice::from_ref(&new), 4).unwrap();
+    assert_eq!(report.documents[0].codes, want_codes[0]);
+    let want = index.compute_states(std::slice::from_ref(&new), &want_codes, 4).unwrap();
+    let stored = index.store().all_states().unwrap().unwrap();
+    assert!(stored.last().unwrap().decoder == want[0].decoder && stored.last().unwrap().encoder == want[0].encoder);
     let dir = index.dir().to_path_buf();
     drop(index);
     let index = Index::open(&dir, Device::Cpu).unwrap();
