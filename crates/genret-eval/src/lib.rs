@@ -73,6 +73,7 @@ mod evaluate;
 pub mod fusion;
 mod measures;
 mod metric;
+mod options;
 
 pub use error::{EvalError, Result};
 pub use fusion::{fuse_lists, fuse_runs, FusionMethod};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use genret_data::ScoredDoc;
 
 use crate::error::{EvalError, Result};
-use crate::evaluate::{DuplicateDocs, EvalOptions, ScorePrecision};
+use crate::options::{DuplicateDocs, EvalOptions, ScorePrecision};
 use crate::metric::Metric;
 
 /// The ranked documents of one query in trec_eval's order: score decreasing, ties broken by
