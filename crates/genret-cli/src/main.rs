@@ -34,7 +34,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Quickstart(args) => commands::quickstart::run(args),
         Command::Eval(args) => commands::eval::run(args),
@@ -83,10 +87,18 @@ mod tests {
     fn every_argument_of_every_command_has_help() {
         fn walk(cmd: &clap::Command, path: &str) {
             for arg in cmd.get_arguments() {
-                assert!(arg.get_help().is_some(), "{path} --{} has no help", arg.get_id());
+                assert!(
+                    arg.get_help().is_some(),
+                    "{path} --{} has no help",
+                    arg.get_id()
+                );
             }
             for sub in cmd.get_subcommands() {
-                assert!(sub.get_about().is_some(), "{path} {} has no description", sub.get_name());
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no description",
+                    sub.get_name()
+                );
                 walk(sub, &format!("{path} {}", sub.get_name()));
             }
         }
@@ -105,9 +117,19 @@ mod tests {
 
     #[test]
     fn a_cause_is_printed_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
-        let e = anyhow::Error::new(Wrapped { path: "a.jsonl".into(), source: io }).context("reading the corpus");
-        assert_eq!(error_message(&e), "reading the corpus: a.jsonl: No such file or directory (os error 2)");
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        );
+        let e = anyhow::Error::new(Wrapped {
+            path: "a.jsonl".into(),
+            source: io,
+        })
+        .context("reading the corpus");
+        assert_eq!(
+            error_message(&e),
+            "reading the corpus: a.jsonl: No such file or directory (os error 2)"
+        );
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(error_message(&plain), "outer: inner");
     }

@@ -51,34 +51,105 @@ impl Commands<'_> {
         let home = &self.fx.home;
         let run_out = self.fx.path("run.trec");
         vec![
-            ("search", genret(home).args(["search", "--device", "cpu", "--json", "--index", &s(index), "solar energy"]).output().unwrap()),
             (
-                "run",
+                "search",
                 genret(home)
-                    .args(["run", "--device", "cpu", "--index", &s(index), "--data", &s(&self.fx.data), "--split", "test", "--out", &s(&run_out)])
+                    .args([
+                        "search",
+                        "--device",
+                        "cpu",
+                        "--json",
+                        "--index",
+                        &s(index),
+                        "solar energy",
+                    ])
                     .output()
                     .unwrap(),
             ),
-            ("index add", genret(home).args(["index", "add", "--device", "cpu", "--index", &s(index), "--docs", &s(&self.new_docs)]).output().unwrap()),
-            ("index verify", genret(home).args(["index", "verify", "--index", &s(index)]).output().unwrap()),
+            (
+                "run",
+                genret(home)
+                    .args([
+                        "run",
+                        "--device",
+                        "cpu",
+                        "--index",
+                        &s(index),
+                        "--data",
+                        &s(&self.fx.data),
+                        "--split",
+                        "test",
+                        "--out",
+                        &s(&run_out),
+                    ])
+                    .output()
+                    .unwrap(),
+            ),
+            (
+                "index add",
+                genret(home)
+                    .args([
+                        "index",
+                        "add",
+                        "--device",
+                        "cpu",
+                        "--index",
+                        &s(index),
+                        "--docs",
+                        &s(&self.new_docs),
+                    ])
+                    .output()
+                    .unwrap(),
+            ),
+            (
+                "index verify",
+                genret(home)
+                    .args(["index", "verify", "--index", &s(index)])
+                    .output()
+                    .unwrap(),
+            ),
         ]
     }
 }
 
 #[test]
 fn every_command_refuses_a_damaged_index_and_names_the_file() {
-    let Some(fx) = Fixture::new(|_| {}) else { return };
+    let Some(fx) = Fixture::new(|_| {}) else {
+        return;
+    };
     // Judged queries, so that `genret run` has something to run.
-    std::fs::write(fx.data.join("queries.jsonl"), "{\"_id\": \"q1\", \"text\": \"solar energy\"}\n").unwrap();
+    std::fs::write(
+        fx.data.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"solar energy\"}\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(fx.data.join("qrels")).unwrap();
-    std::fs::write(fx.data.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td2\t1\n").unwrap();
+    std::fs::write(
+        fx.data.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\n",
+    )
+    .unwrap();
     let new_docs = fx.path("new.jsonl");
     std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
     let train = genret(&fx.home)
-        .args(["train", "--device", "cpu", "--data", &s(&fx.data), "--config", &s(&fx.config), "--out", &s(&fx.path("run"))])
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--data",
+            &s(&fx.data),
+            "--config",
+            &s(&fx.config),
+            "--out",
+            &s(&fx.path("run")),
+        ])
         .output()
         .unwrap();
-    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
     let sound = fx.path("run/index");
     let cmds = Commands { fx: &fx, new_docs };
 
@@ -86,16 +157,34 @@ fn every_command_refuses_a_damaged_index_and_names_the_file() {
     let copy = fx.path("sound-copy");
     copy_dir(&sound, &copy);
     for (name, out) in cmds.all(&copy) {
-        assert!(out.status.success(), "{name} on the sound index: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name} on the sound index: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = genret(&fx.home).args(["index", "verify", "--index", &s(&copy)]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"), "after an add, the index still verifies");
+    let out = genret(&fx.home)
+        .args(["index", "verify", "--index", &s(&copy)])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"),
+        "after an add, the index still verifies"
+    );
 
     type Damage = fn(&Path);
     let cases: [(&str, &str, Damage); 7] = [
-        ("weights truncated", "model.safetensors", |d| truncate(&d.join("model.safetensors"))),
-        ("random bytes in a weight tensor", "model.safetensors", |d| scribble(&d.join("model.safetensors"), 64)),
-        ("tokenizer truncated", "tokenizer.json", |d| truncate(&d.join("tokenizer.json"))),
+        ("weights truncated", "model.safetensors", |d| {
+            truncate(&d.join("model.safetensors"))
+        }),
+        (
+            "random bytes in a weight tensor",
+            "model.safetensors",
+            |d| scribble(&d.join("model.safetensors"), 64),
+        ),
+        ("tokenizer truncated", "tokenizer.json", |d| {
+            truncate(&d.join("tokenizer.json"))
+        }),
         ("configuration edited (K)", "index.json", |d| {
             let p = d.join("index.json");
             let text = std::fs::read_to_string(&p).unwrap();
@@ -109,7 +198,9 @@ fn every_command_refuses_a_damaged_index_and_names_the_file() {
             std::fs::write(&a, tb).unwrap();
             std::fs::write(&b, ta).unwrap();
         }),
-        ("store truncated", "store.sqlite", |d| truncate(&d.join("store.sqlite"))),
+        ("store truncated", "store.sqlite", |d| {
+            truncate(&d.join("store.sqlite"))
+        }),
         ("store header overwritten", "store.sqlite", |d| {
             let p = d.join("store.sqlite");
             let mut bytes = std::fs::read(&p).unwrap();
@@ -122,11 +213,21 @@ fn every_command_refuses_a_damaged_index_and_names_the_file() {
         copy_dir(&sound, &dir);
         damage(&dir);
         for (name, out) in cmds.all(&dir) {
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(!out.status.success(), "{case}: {name} exited 0: {text}");
-            assert!(text.contains(file), "{case}: {name} does not name {file}: {text}");
+            assert!(
+                text.contains(file),
+                "{case}: {name} does not name {file}: {text}"
+            );
             if name == "search" {
-                assert!(out.stdout.is_empty(), "{case}: search printed results: {text}");
+                assert!(
+                    out.stdout.is_empty(),
+                    "{case}: search printed results: {text}"
+                );
             }
         }
     }
@@ -136,9 +237,30 @@ fn every_command_refuses_a_damaged_index_and_names_the_file() {
     let old = fx.path("old");
     copy_dir(&sound, &old);
     std::fs::remove_file(old.join("checksums.json")).unwrap();
-    let out = genret(&fx.home).args(["search", "--device", "cpu", "--index", &s(&old), "solar energy"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = genret(&fx.home).args(["index", "verify", "--index", &s(&old)]).output().unwrap();
+    let out = genret(&fx.home)
+        .args([
+            "search",
+            "--device",
+            "cpu",
+            "--index",
+            &s(&old),
+            "solar energy",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = genret(&fx.home)
+        .args(["index", "verify", "--index", &s(&old)])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("checksums.json: missing"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checksums.json: missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

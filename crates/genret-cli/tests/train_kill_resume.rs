@@ -16,10 +16,20 @@ use std::time::{Duration, Instant};
 use common::{genret, Fixture};
 
 fn train_args(fx: &Fixture, out: &Path) -> Vec<String> {
-    ["train", "--data", &fx.data.display().to_string(), "--config", &fx.config.display().to_string(), "--out", &out.display().to_string(), "--device", "cpu"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "train",
+        "--data",
+        &fx.data.display().to_string(),
+        "--config",
+        &fx.config.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--device",
+        "cpu",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn metric_lines(run: &Path) -> usize {
@@ -28,7 +38,13 @@ fn metric_lines(run: &Path) -> usize {
 
 /// Starts `genret train` (resuming when asked) and kills it with SIGKILL once `metrics.jsonl`
 /// has grown by `after_lines` lines. Returns false when the run finished first.
-fn train_and_kill(home: &Path, args: &[String], run: &Path, resume: bool, after_lines: usize) -> bool {
+fn train_and_kill(
+    home: &Path,
+    args: &[String],
+    run: &Path,
+    resume: bool,
+    after_lines: usize,
+) -> bool {
     let before = metric_lines(run);
     let mut cmd = genret(home);
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
@@ -39,7 +55,10 @@ fn train_and_kill(home: &Path, args: &[String], run: &Path, resume: bool, after_
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "training failed before it could be killed");
+            assert!(
+                status.success(),
+                "training failed before it could be killed"
+            );
             return false;
         }
         if metric_lines(run) >= before + after_lines {
@@ -61,12 +80,21 @@ fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents(
     let Some(fx) = Fixture::new(|cfg| {
         cfg.schedule.main_epochs = 2;
         cfg.schedule.log_every = 1;
-    }) else { return };
+    }) else {
+        return;
+    };
 
     // Uninterrupted reference run.
     let reference = fx.path("reference");
-    let out = genret(&fx.home).args(train_args(&fx, &reference)).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genret(&fx.home)
+        .args(train_args(&fx, &reference))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = docids(&reference);
     assert_eq!(expected.lines().count(), 48);
 
@@ -80,10 +108,25 @@ fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents(
         }
         kills += 1;
     }
-    assert!(kills >= 3, "the run finished before it was killed three times ({kills})");
-    let out = genret(&fx.home).args(&args).arg("--resume").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(docids(&run), expected, "resumed run ended with other docids");
+    assert!(
+        kills >= 3,
+        "the run finished before it was killed three times ({kills})"
+    );
+    let out = genret(&fx.home)
+        .args(&args)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        docids(&run),
+        expected,
+        "resumed run ended with other docids"
+    );
 
     // Without --resume an existing run is refused, not overwritten.
     let out = genret(&fx.home).args(&args).output().unwrap();
@@ -92,16 +135,63 @@ fn killed_training_resumes_to_the_same_docids_and_the_index_takes_new_documents(
 
     // The index answers queries and takes new documents without retraining.
     let index = run.join("index");
-    let out = genret(&fx.home).args(["search", "--index", &index.display().to_string(), "--device", "cpu", "--json", "solar energy findings"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genret(&fx.home)
+        .args([
+            "search",
+            "--index",
+            &index.display().to_string(),
+            "--device",
+            "cpu",
+            "--json",
+            "solar energy findings",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(hits[0]["hits"].as_array().is_some_and(|h| !h.is_empty()), "{hits}");
+    assert!(
+        hits[0]["hits"].as_array().is_some_and(|h| !h.is_empty()),
+        "{hits}"
+    );
     let new_docs = fx.path("new.jsonl");
     std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
-    let out = genret(&fx.home).args(["index", "add", "--index", &index.display().to_string(), "--docs", &new_docs.display().to_string(), "--device", "cpu"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = genret(&fx.home).args(["index", "info", "--index", &index.display().to_string(), "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genret(&fx.home)
+        .args([
+            "index",
+            "add",
+            "--index",
+            &index.display().to_string(),
+            "--docs",
+            &new_docs.display().to_string(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = genret(&fx.home)
+        .args([
+            "index",
+            "info",
+            "--index",
+            &index.display().to_string(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["num_docs"], 49, "{info}");
 }

@@ -61,11 +61,23 @@ mod tests {
             let b: Vec<f64> = (0..n).map(|i| (i * i) as f64 * 0.1).collect();
             let want_dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             let want_sq: f64 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
-            assert!((dot(&a, &b) - want_dot).abs() <= 1e-12 * want_dot.abs().max(1.0), "n={n}");
-            assert!((sq_dist(&a, &b) - want_sq).abs() <= 1e-12 * want_sq.max(1.0), "n={n}");
-            let (a32, b32): (Vec<f32>, Vec<f32>) =
-                a.iter().zip(&b).map(|(&x, &y)| (x as f32, y as f32)).unzip();
-            assert!((f64::from(sq_dist(&a32, &b32)) - want_sq).abs() <= 1e-4 * want_sq.max(1.0), "n={n}");
+            assert!(
+                (dot(&a, &b) - want_dot).abs() <= 1e-12 * want_dot.abs().max(1.0),
+                "n={n}"
+            );
+            assert!(
+                (sq_dist(&a, &b) - want_sq).abs() <= 1e-12 * want_sq.max(1.0),
+                "n={n}"
+            );
+            let (a32, b32): (Vec<f32>, Vec<f32>) = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (x as f32, y as f32))
+                .unzip();
+            assert!(
+                (f64::from(sq_dist(&a32, &b32)) - want_sq).abs() <= 1e-4 * want_sq.max(1.0),
+                "n={n}"
+            );
         }
     }
 }

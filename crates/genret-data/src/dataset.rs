@@ -418,7 +418,11 @@ impl Dataset {
     /// The judgement file a split reads. The carved development split (see [`crate::dev`])
     /// reads the training file.
     pub fn qrels_path(&self, split: &str) -> PathBuf {
-        let file = if split == DEV_SPLIT && self.carves_dev() { TRAIN_SPLIT } else { split };
+        let file = if split == DEV_SPLIT && self.carves_dev() {
+            TRAIN_SPLIT
+        } else {
+            split
+        };
         self.root.join("qrels").join(format!("{file}.tsv"))
     }
 
@@ -427,7 +431,8 @@ impl Dataset {
     /// without the carved queries, and `dev` means those queries (see [`crate::dev`]).
     pub fn carves_dev(&self) -> bool {
         let dir = self.root.join("qrels");
-        dir.join(format!("{TRAIN_SPLIT}.tsv")).exists() && !dir.join(format!("{DEV_SPLIT}.tsv")).exists()
+        dir.join(format!("{TRAIN_SPLIT}.tsv")).exists()
+            && !dir.join(format!("{DEV_SPLIT}.tsv")).exists()
     }
 
     /// Reads a split's judgements, unchecked; for a carved development split (and the training

@@ -83,7 +83,11 @@ mod tests {
         assert!(text.ends_with("}\n"), "{text:?}");
         let err = write_atomically(&path, |_| Err(std::io::Error::other("disk full"))).unwrap_err();
         assert!(err.to_string().contains("report.json"), "{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "old file intact");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "old file intact"
+        );
         let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
     }

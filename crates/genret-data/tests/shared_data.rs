@@ -38,9 +38,19 @@ fn scifact_counts() {
     let train = ds.load_split("train", true).unwrap();
     let dev = ds.load_split("dev", true).unwrap();
     assert_eq!(train.queries.len() + dev.queries.len(), 809);
-    assert_eq!(train.qrels.num_judgements() + dev.qrels.num_judgements(), 919);
-    assert!((140..190).contains(&dev.queries.len()), "{}", dev.queries.len());
-    assert!(dev.qrels.query_ids().all(|q| !train.qrels.contains_query(q)));
+    assert_eq!(
+        train.qrels.num_judgements() + dev.qrels.num_judgements(),
+        919
+    );
+    assert!(
+        (140..190).contains(&dev.queries.len()),
+        "{}",
+        dev.queries.len()
+    );
+    assert!(dev
+        .qrels
+        .query_ids()
+        .all(|q| !train.qrels.contains_query(q)));
 
     // The stream reads the same documents as the collected corpus, in order.
     let mut n = 0;

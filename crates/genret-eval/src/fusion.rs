@@ -36,41 +36,73 @@ impl std::fmt::Display for FusionMethod {
 }
 
 /// One query's fused list from its lists in each system (each best first), cut at `depth`.
-pub fn fuse_lists(lists: &[(&[ScoredDoc], f64)], method: FusionMethod, depth: usize) -> Vec<ScoredDoc> {
+pub fn fuse_lists(
+    lists: &[(&[ScoredDoc], f64)],
+    method: FusionMethod,
+    depth: usize,
+) -> Vec<ScoredDoc> {
     let mut total: HashMap<&str, f64> = HashMap::new();
     for &(list, weight) in lists {
         match method {
             FusionMethod::MinMax => {
-                let (lo, hi) = list.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| (lo.min(d.score), hi.max(d.score)));
+                let (lo, hi) = list
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+                        (lo.min(d.score), hi.max(d.score))
+                    });
                 for d in list {
-                    let norm = if hi > lo { (d.score - lo) / (hi - lo) } else { 1.0 };
+                    let norm = if hi > lo {
+                        (d.score - lo) / (hi - lo)
+                    } else {
+                        1.0
+                    };
                     *total.entry(&d.doc_id).or_insert(0.0) += weight * norm;
                 }
             }
             FusionMethod::Rrf { k } => {
                 // Rank by score (the list's own order may not be sorted), ties by id.
                 let mut order: Vec<&ScoredDoc> = list.iter().collect();
-                order.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc_id.cmp(&b.doc_id)));
+                order.sort_by(|a, b| {
+                    b.score
+                        .total_cmp(&a.score)
+                        .then_with(|| a.doc_id.cmp(&b.doc_id))
+                });
                 for (r, d) in order.into_iter().enumerate() {
                     *total.entry(&d.doc_id).or_insert(0.0) += weight / (k + (r + 1) as f64);
                 }
             }
         }
     }
-    let mut fused: Vec<ScoredDoc> = total.into_iter().map(|(id, score)| ScoredDoc { doc_id: id.to_string(), score }).collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc_id.cmp(&b.doc_id)));
+    let mut fused: Vec<ScoredDoc> = total
+        .into_iter()
+        .map(|(id, score)| ScoredDoc {
+            doc_id: id.to_string(),
+            score,
+        })
+        .collect();
+    fused.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.doc_id.cmp(&b.doc_id))
+    });
     fused.truncate(depth);
     fused
 }
 
 /// Fuses whole runs query by query (a query missing from a run has an empty list there).
 pub fn fuse_runs(runs: &[(&Run, f64)], method: FusionMethod, depth: usize) -> Run {
-    let mut queries: Vec<&String> = runs.iter().flat_map(|(r, _)| r.iter().map(|(q, _)| q)).collect();
+    let mut queries: Vec<&String> = runs
+        .iter()
+        .flat_map(|(r, _)| r.iter().map(|(q, _)| q))
+        .collect();
     queries.sort();
     queries.dedup();
     let mut out = Run::new();
     for q in queries {
-        let lists: Vec<(&[ScoredDoc], f64)> = runs.iter().map(|(r, w)| (r.get(q).unwrap_or(&[]), *w)).collect();
+        let lists: Vec<(&[ScoredDoc], f64)> = runs
+            .iter()
+            .map(|(r, w)| (r.get(q).unwrap_or(&[]), *w))
+            .collect();
         out.insert(q.clone(), fuse_lists(&lists, method, depth));
     }
     out
@@ -81,7 +113,13 @@ mod tests {
     use super::*;
 
     fn list(items: &[(&str, f64)]) -> Vec<ScoredDoc> {
-        items.iter().map(|&(id, score)| ScoredDoc { doc_id: id.into(), score }).collect()
+        items
+            .iter()
+            .map(|&(id, score)| ScoredDoc {
+                doc_id: id.into(),
+                score,
+            })
+            .collect()
     }
 
     #[test]
@@ -91,11 +129,17 @@ mod tests {
         let fused = fuse_lists(&[(&a, 0.25), (&b, 0.75)], FusionMethod::MinMax, 10);
         let got: Vec<(&str, f64)> = fused.iter().map(|d| (d.doc_id.as_str(), d.score)).collect();
         // x: 0.25·1; y: 0.25·0.5; z: 0.25·0 + 0.75·1; w: 0.75·0.
-        assert_eq!(got, vec![("z", 0.75), ("x", 0.25), ("y", 0.125), ("w", 0.0)]);
+        assert_eq!(
+            got,
+            vec![("z", 0.75), ("x", 0.25), ("y", 0.125), ("w", 0.0)]
+        );
         // A weight of 1 on one list gives its order back.
         let only_a = fuse_lists(&[(&a, 1.0), (&b, 0.0)], FusionMethod::MinMax, 3);
         // x 1, y 0.5, then z and w tie at 0 and go by id.
-        assert_eq!(only_a.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(), vec!["x", "y", "w"]);
+        assert_eq!(
+            only_a.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(),
+            vec!["x", "y", "w"]
+        );
     }
 
     #[test]
@@ -109,7 +153,10 @@ mod tests {
         assert!((fused[0].score - fused[1].score).abs() < 1e-12);
         let c = list(&[("z", 1.0)]);
         let fused = fuse_lists(&[(&a, 1.0), (&c, 2.0)], FusionMethod::Rrf { k: 1.0 }, 2);
-        assert_eq!(fused.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(), vec!["z", "x"]);
+        assert_eq!(
+            fused.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(),
+            vec!["z", "x"]
+        );
         assert!((fused[0].score - 1.0).abs() < 1e-12);
     }
 

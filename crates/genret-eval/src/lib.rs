@@ -76,10 +76,10 @@ mod metric;
 mod options;
 
 pub use error::{EvalError, Result};
-pub use fusion::{fuse_lists, fuse_runs, FusionMethod};
 pub use evaluate::{
     evaluate, evaluate_subset, DuplicateDocs, EvalOptions, Evaluation, MissingQueries,
     ScorePrecision,
 };
+pub use fusion::{fuse_lists, fuse_runs, FusionMethod};
 pub use measures::trec_order;
 pub use metric::Metric;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use genret_data::ScoredDoc;
 
 use crate::error::{EvalError, Result};
-use crate::options::{DuplicateDocs, EvalOptions, ScorePrecision};
 use crate::metric::Metric;
+use crate::options::{DuplicateDocs, EvalOptions, ScorePrecision};
 
 /// The ranked documents of one query in trec_eval's order: score decreasing, ties broken by
 /// document id decreasing (byte-wise, as `strcmp`); the run's own order and rank column play no

@@ -120,7 +120,13 @@ pub struct Scoring {
 
 impl Default for Scoring {
     fn default() -> Self {
-        Self { code: CodeScore::LogProb, states: None, code_weight: 0.0, candidate_depth: None, beam: None }
+        Self {
+            code: CodeScore::LogProb,
+            states: None,
+            code_weight: 0.0,
+            candidate_depth: None,
+            beam: None,
+        }
     }
 }
 
@@ -136,7 +142,9 @@ impl Scoring {
             CodeScore::Logit => "codes(logit)",
             CodeScore::Residual => "codes(residual)",
         };
-        let depth = self.candidate_depth.map_or(String::new(), |d| format!(", first {d} codes"));
+        let depth = self
+            .candidate_depth
+            .map_or(String::new(), |d| format!(", first {d} codes"));
         match self.states {
             None => code.to_string(),
             Some(kind) => format!("{code}+{kind}-states({}{depth})", self.code_weight),
@@ -199,7 +207,12 @@ impl IndexConfig {
         within("heads.decoder.layers", h.decoder.layers, 1, 64)?;
         within("heads.decoder.heads", h.decoder.heads, 1, 256)?;
         within("heads.decoder.ffn_multiple", h.decoder.ffn_multiple, 1, 64)?;
-        within("heads.decoder.max_positions", h.decoder.max_positions, 2, 1 << 16)?;
+        within(
+            "heads.decoder.max_positions",
+            h.decoder.max_positions,
+            2,
+            1 << 16,
+        )?;
         within("query_max_len", self.query_max_len as i64, 1, 1 << 16)?;
         within("doc_max_len", self.doc_max_len as i64, 1, 1 << 16)?;
         match &self.backbone {
@@ -207,9 +220,24 @@ impl IndexConfig {
                 within("backbone.vocab_size", b.vocab_size, 1, 1 << 22)?;
                 within("backbone.hidden_size", b.hidden_size, 1, 1 << 14)?;
                 within("backbone.num_hidden_layers", b.num_hidden_layers, 1, 256)?;
-                within("backbone.num_attention_heads", b.num_attention_heads, 1, 1024)?;
-                within("backbone.intermediate_size", b.intermediate_size, 1, 1 << 16)?;
-                within("backbone.max_position_embeddings", b.max_position_embeddings, 1, 1 << 16)?;
+                within(
+                    "backbone.num_attention_heads",
+                    b.num_attention_heads,
+                    1,
+                    1024,
+                )?;
+                within(
+                    "backbone.intermediate_size",
+                    b.intermediate_size,
+                    1,
+                    1 << 16,
+                )?;
+                within(
+                    "backbone.max_position_embeddings",
+                    b.max_position_embeddings,
+                    1,
+                    1 << 16,
+                )?;
                 within("backbone.type_vocab_size", b.type_vocab_size, 1, 1 << 10)?;
             }
             BackboneConfig::T5(t) => {
@@ -218,9 +246,19 @@ impl IndexConfig {
                 within("backbone.d_kv", t.d_kv, 1, 1 << 14)?;
                 within("backbone.d_ff", t.d_ff, 1, 1 << 16)?;
                 within("backbone.num_layers", t.num_layers, 1, 256)?;
-                within("backbone.num_decoder_layers", t.num_decoder_layers.unwrap_or(t.num_layers), 1, 256)?;
+                within(
+                    "backbone.num_decoder_layers",
+                    t.num_decoder_layers.unwrap_or(t.num_layers),
+                    1,
+                    256,
+                )?;
                 within("backbone.num_heads", t.num_heads, 1, 1024)?;
-                within("backbone.relative_attention_num_buckets", t.relative_attention_num_buckets, 1, 1 << 12)?;
+                within(
+                    "backbone.relative_attention_num_buckets",
+                    t.relative_attention_num_buckets,
+                    1,
+                    1 << 12,
+                )?;
             }
         }
         Ok(())
@@ -387,7 +425,12 @@ impl Index {
     ) -> Result<Index> {
         config.validate()?;
         if let Some(st) = states {
-            ensure!(st.len() == docs.len(), "{} documents but {} state rows", docs.len(), st.len());
+            ensure!(
+                st.len() == docs.len(),
+                "{} documents but {} state rows",
+                docs.len(),
+                st.len()
+            );
         }
         let k = config.heads.codebook_size;
         for (doc, codes, _) in docs {
@@ -440,16 +483,17 @@ impl Index {
             std::fs::remove_dir_all(&tmp)
                 .with_context(|| format!("removing stale {}", tmp.display()))?;
         }
-        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs, scheme, states).and_then(|()| {
-            if dir.exists() {
-                std::fs::remove_dir(dir)
-                    .with_context(|| format!("replacing empty folder {}", dir.display()))?;
-            }
-            std::fs::rename(&tmp, dir)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
-            sync_dir(parent);
-            Ok(())
-        });
+        let written = write_index_files(&tmp, config, vs, tokenizer_src, docs, scheme, states)
+            .and_then(|()| {
+                if dir.exists() {
+                    std::fs::remove_dir(dir)
+                        .with_context(|| format!("replacing empty folder {}", dir.display()))?;
+                }
+                std::fs::rename(&tmp, dir)
+                    .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
+                sync_dir(parent);
+                Ok(())
+            });
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -505,16 +549,25 @@ impl Index {
         let model = GenRet::new(&vs.root(), &config.backbone, &config.heads)
             .with_context(|| format!("{}: building the model", config_path.display()))?;
         let weights = dir.join(WEIGHTS_FILE);
-        genret_model::checkpoint::check_shapes(&vs, &weights, &config_path.display().to_string(), |n| {
-            genret_model::genret::setting_of(n, "heads.codebook_size", "heads.num_steps")
-        })?;
+        genret_model::checkpoint::check_shapes(
+            &vs,
+            &weights,
+            &config_path.display().to_string(),
+            |n| genret_model::genret::setting_of(n, "heads.codebook_size", "heads.num_steps"),
+        )?;
         vs.load(&weights)
             .with_context(|| format!("{}: loading the model's weights", weights.display()))?;
         vs.freeze();
         // The heads are small and every search reads them: a NaN there would make every score
         // NaN. (`genret index verify` checks every tensor.)
         if let Some(name) = genret_model::checkpoint::first_non_finite(&vs, "genret.") {
-            return Err(IndexError::Corrupt { path: weights, message: format!("tensor `{name}` holds non-finite values: the weights are damaged") }.into());
+            return Err(IndexError::Corrupt {
+                path: weights,
+                message: format!(
+                    "tensor `{name}` holds non-finite values: the weights are damaged"
+                ),
+            }
+            .into());
         }
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
@@ -662,7 +715,11 @@ impl Index {
         on_batch: impl FnMut(usize, Duration),
     ) -> Result<Vec<Vec<Hit>>> {
         let hits = self.search_unchecked(queries, options, on_batch)?;
-        if let Some((q, h)) = hits.iter().enumerate().find_map(|(q, hs)| hs.iter().find(|h| !h.score.is_finite()).map(|h| (q, h))) {
+        if let Some((q, h)) = hits
+            .iter()
+            .enumerate()
+            .find_map(|(q, hs)| hs.iter().find(|h| !h.score.is_finite()).map(|h| (q, h)))
+        {
             bail!(
                 "{}: query {} scored document `{}` {}: the model's weights are damaged (run `genret index verify`)",
                 self.dir.join(WEIGHTS_FILE).display(),
@@ -730,15 +787,28 @@ impl Index {
                 let beams = search::beam_search(&self.model, &self.trie, &encoded, &beam_options)?;
                 match (scoring.states, &self.states) {
                     (Some(kind), Some(states)) => {
-                        let pooled = (kind == StateKind::Encoder)
-                            .then(|| crate::states::normalize(&encoded.mean_pool()).to_device(Device::Cpu));
+                        let pooled = (kind == StateKind::Encoder).then(|| {
+                            crate::states::normalize(&encoded.mean_pool()).to_device(Device::Cpu)
+                        });
                         beams
                             .iter()
                             .enumerate()
-                            .map(|(i, q)| self.order_by_states(q, kind, states, pooled.as_ref().map(|p| p.get(i as i64)), &scoring, options.depth))
+                            .map(|(i, q)| {
+                                self.order_by_states(
+                                    q,
+                                    kind,
+                                    states,
+                                    pooled.as_ref().map(|p| p.get(i as i64)),
+                                    &scoring,
+                                    options.depth,
+                                )
+                            })
                             .collect()
                     }
-                    _ => Ok(beams.iter().map(|q| search::expand(&self.trie, &q.beams, options.depth)).collect()),
+                    _ => Ok(beams
+                        .iter()
+                        .map(|q| search::expand(&self.trie, &q.beams, options.depth))
+                        .collect()),
                 }
             })?;
             for hits in found {
@@ -788,7 +858,9 @@ impl Index {
             let start = Instant::now();
             let pooled = tch::no_grad(|| -> Result<Tensor> {
                 let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
-                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
                 Ok(crate::states::normalize(&encoded.mean_pool()).to_device(Device::Cpu))
             })?;
             let scores = fitted.scores(&pooled);
@@ -799,19 +871,34 @@ impl Index {
                     None => top,
                     Some(_) => {
                         let positions: Vec<i64> = top.iter().map(|&(p, _)| p as i64).collect();
-                        let doc_states = states.encoder.index_select(0, &Tensor::from_slice(&positions));
+                        let doc_states = states
+                            .encoder
+                            .index_select(0, &Tensor::from_slice(&positions));
                         let cosine = Vec::<f32>::try_from(doc_states.matmul(&pooled.get(i)))?;
                         let mut scored: Vec<(u64, f32)> = top
                             .iter()
                             .zip(cosine)
-                            .map(|(&(pos, code), cos)| (pos, (f64::from(cos) + scoring.code_weight * f64::from(code)) as f32))
+                            .map(|(&(pos, code), cos)| {
+                                (
+                                    pos,
+                                    (f64::from(cos) + scoring.code_weight * f64::from(code)) as f32,
+                                )
+                            })
                             .collect();
                         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                         scored.truncate(options.depth);
                         scored
                     }
                 };
-                out.push(hits.into_iter().map(|(pos, score)| Hit { pos, doc_id: self.doc_ids[pos as usize].clone(), score }).collect());
+                out.push(
+                    hits.into_iter()
+                        .map(|(pos, score)| Hit {
+                            pos,
+                            doc_id: self.doc_ids[pos as usize].clone(),
+                            score,
+                        })
+                        .collect(),
+                );
             }
             on_batch(chunk.len(), start.elapsed());
         }
@@ -832,9 +919,18 @@ impl Index {
             return Ok(fitted);
         }
         let t0 = Instant::now();
-        let fitted = ResidualCodebooks::fit(&states.encoder, &self.codes, self.meaningful_codes(), self.config.heads.codebook_size as usize)
-            .with_context(|| format!("{}: fitting residual codebooks", self.dir.display()))?;
-        tracing::debug!("residual codebooks fitted to {} documents in {:.2}s", self.codes.len(), t0.elapsed().as_secs_f64());
+        let fitted = ResidualCodebooks::fit(
+            &states.encoder,
+            &self.codes,
+            self.meaningful_codes(),
+            self.config.heads.codebook_size as usize,
+        )
+        .with_context(|| format!("{}: fitting residual codebooks", self.dir.display()))?;
+        tracing::debug!(
+            "residual codebooks fitted to {} documents in {:.2}s",
+            self.codes.len(),
+            t0.elapsed().as_secs_f64()
+        );
         Ok(self.residual.get_or_init(|| fitted))
     }
 
@@ -851,14 +947,27 @@ impl Index {
 
     /// The beam search behind [`Index::search_with`], with every step's kept prefixes and
     /// scores (diagnostics: where the relevant documents leave the beam).
-    pub fn trace(&self, queries: &[&str], beam: usize, scoring: &Scoring) -> Result<Vec<search::QueryBeams>> {
+    pub fn trace(
+        &self,
+        queries: &[&str],
+        beam: usize,
+        scoring: &Scoring,
+    ) -> Result<Vec<search::QueryBeams>> {
         ensure!(beam >= 1, "the beam width must be at least 1");
-        let opts = search::BeamOptions { beam, depth: Some(self.search_depth(scoring)), code_score: scoring.code, query_states: false, trace: true };
+        let opts = search::BeamOptions {
+            beam,
+            depth: Some(self.search_depth(scoring)),
+            code_score: scoring.code,
+            query_states: false,
+            trace: true,
+        };
         let mut out = Vec::with_capacity(queries.len());
         for chunk in queries.chunks(32) {
             let beams = tch::no_grad(|| -> Result<_> {
                 let tokens = self.query_tokenizer.encode_batch(chunk, self.device())?;
-                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
                 search::beam_search(&self.model, &self.trie, &encoded, &opts)
             })?;
             out.extend(beams);
@@ -869,11 +978,12 @@ impl Index {
     /// Codes a search decodes under `scoring`: all of them, or, when documents are ordered by
     /// their states and the last code only disambiguates, the learned ones.
     pub fn search_depth(&self, scoring: &Scoring) -> usize {
-        let learned = if scoring.states.is_some() && self.config.disambiguation && self.trie.depth() > 1 {
-            self.trie.depth() - 1
-        } else {
-            self.trie.depth()
-        };
+        let learned =
+            if scoring.states.is_some() && self.config.disambiguation && self.trie.depth() > 1 {
+                self.trie.depth() - 1
+            } else {
+                self.trie.depth()
+            };
         match (scoring.states, scoring.candidate_depth) {
             (Some(StateKind::Encoder), Some(d)) => d.clamp(1, learned),
             _ => learned,
@@ -902,20 +1012,33 @@ impl Index {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        let doc_states = states.of(kind).index_select(0, &Tensor::from_slice(&positions));
+        let doc_states = states
+            .of(kind)
+            .index_select(0, &Tensor::from_slice(&positions));
         let query_states = match (kind, &q.states, pooled_query) {
             (StateKind::Encoder, _, Some(p)) => p.unsqueeze(0),
             (StateKind::Decoder, Some(rows), _) => crate::states::normalize(
-                &rows.to_device(Device::Cpu).index_select(0, &Tensor::from_slice(&beam_of)),
+                &rows
+                    .to_device(Device::Cpu)
+                    .index_select(0, &Tensor::from_slice(&beam_of)),
             ),
             _ => bail!("internal error: no query state for {kind} scoring"),
         };
-        let cosine = Vec::<f32>::try_from((doc_states * query_states).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float))?;
+        let cosine = Vec::<f32>::try_from((doc_states * query_states).sum_dim_intlist(
+            [-1i64].as_slice(),
+            false,
+            Kind::Float,
+        ))?;
         let mut scored: Vec<(u64, f64)> = positions
             .iter()
             .zip(&beam_of)
             .zip(cosine)
-            .map(|((&pos, &b), cos)| (pos as u64, f64::from(cos) + scoring.code_weight * q.beams[b as usize].log_prob))
+            .map(|((&pos, &b), cos)| {
+                (
+                    pos as u64,
+                    f64::from(cos) + scoring.code_weight * q.beams[b as usize].log_prob,
+                )
+            })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(depth);
@@ -965,14 +1088,28 @@ impl Index {
     /// The decoder position whose state stands for a document (see [`crate::states`]): after
     /// the docid's learned codes, or the last position the model has.
     pub fn state_position(&self) -> usize {
-        let learned = if self.config.disambiguation { self.config.docid_steps.saturating_sub(1).max(1) } else { self.config.docid_steps };
+        let learned = if self.config.disambiguation {
+            self.config.docid_steps.saturating_sub(1).max(1)
+        } else {
+            self.config.docid_steps
+        };
         search::state_position(learned, self.model.num_steps() as usize)
     }
 
     /// Each document's states under its docid `codes` (see [`crate::states`]).
-    pub fn compute_states(&self, docs: &[Document], codes: &[Vec<u32>], batch_size: usize) -> Result<Vec<StateBlobs>> {
+    pub fn compute_states(
+        &self,
+        docs: &[Document],
+        codes: &[Vec<u32>],
+        batch_size: usize,
+    ) -> Result<Vec<StateBlobs>> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
-        ensure!(docs.len() == codes.len(), "{} documents but {} docids", docs.len(), codes.len());
+        ensure!(
+            docs.len() == codes.len(),
+            "{} documents but {} docids",
+            docs.len(),
+            codes.len()
+        );
         let position = self.state_position();
         let mut out = Vec::with_capacity(docs.len());
         for (chunk, chunk_codes) in docs.chunks(batch_size).zip(codes.chunks(batch_size)) {
@@ -980,10 +1117,20 @@ impl Index {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let rows = tch::no_grad(|| -> Result<Vec<StateBlobs>> {
                 let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
-                let prefix: Vec<i64> = chunk_codes.iter().flat_map(|z| z[..position].iter().map(|&c| i64::from(c))).collect();
-                let prefix = Tensor::from_slice(&prefix).view([chunk.len() as i64, position as i64]).to_device(self.device());
-                let decoder = self.model.decode_states(&encoded, &prefix, false).select(1, position as i64);
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let prefix: Vec<i64> = chunk_codes
+                    .iter()
+                    .flat_map(|z| z[..position].iter().map(|&c| i64::from(c)))
+                    .collect();
+                let prefix = Tensor::from_slice(&prefix)
+                    .view([chunk.len() as i64, position as i64])
+                    .to_device(self.device());
+                let decoder = self
+                    .model
+                    .decode_states(&encoded, &prefix, false)
+                    .select(1, position as i64);
                 DocStates::to_blobs(&decoder, &encoded.mean_pool())
             })?;
             out.extend(rows);
@@ -993,7 +1140,11 @@ impl Index {
 
     /// Mean-pooled, L2-normalised encoder embeddings of `docs` (what the clustering schemes
     /// cluster), `[n * dim]` row-major.
-    pub fn embed_documents(&self, docs: &[Document], batch_size: usize) -> Result<(Vec<f32>, usize)> {
+    pub fn embed_documents(
+        &self,
+        docs: &[Document],
+        batch_size: usize,
+    ) -> Result<(Vec<f32>, usize)> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
         let mut out = Vec::new();
         let mut dim = 0;
@@ -1002,11 +1153,15 @@ impl Index {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let e = tch::no_grad(|| -> Result<Tensor> {
                 let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
                 Ok(genret_model::embed::l2_normalize(&encoded.mean_pool()))
             })?;
             dim = e.size()[1] as usize;
-            out.extend(Vec::<f32>::try_from(e.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1]))?);
+            out.extend(Vec::<f32>::try_from(
+                e.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1]),
+            )?);
         }
         Ok((out, dim))
     }
@@ -1022,7 +1177,11 @@ impl Index {
         mut on_batch: impl FnMut(usize),
     ) -> Result<(Vec<Vec<u32>>, Option<Vec<StateBlobs>>)> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
-        let (steps, position, k) = (self.config.docid_steps, self.state_position(), self.config.heads.codebook_size);
+        let (steps, position, k) = (
+            self.config.docid_steps,
+            self.state_position(),
+            self.config.heads.codebook_size,
+        );
         let mut codes = Vec::with_capacity(docs.len());
         let mut states = self.states.as_ref().map(|_| Vec::with_capacity(docs.len()));
         for chunk in docs.chunks(batch_size) {
@@ -1030,24 +1189,42 @@ impl Index {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             tch::no_grad(|| -> Result<()> {
                 let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self.model.encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let encoded = self
+                    .model
+                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
                 let chunk_codes: Vec<Vec<u32>> = match scheme.as_deref_mut() {
                     None => {
-                        let z = self.model.greedy_docids(&encoded, steps).to_kind(Kind::Int64).to_device(Device::Cpu);
-                        Vec::<i64>::try_from(z.reshape([-1]))?.chunks(steps).map(|z| z.iter().map(|&c| c as u32).collect()).collect()
+                        let z = self
+                            .model
+                            .greedy_docids(&encoded, steps)
+                            .to_kind(Kind::Int64)
+                            .to_device(Device::Cpu);
+                        Vec::<i64>::try_from(z.reshape([-1]))?
+                            .chunks(steps)
+                            .map(|z| z.iter().map(|&c| c as u32).collect())
+                            .collect()
                     }
                     Some(state) => {
-                        let embeddings = if matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq) {
-                            let e = genret_model::embed::l2_normalize(&encoded.mean_pool()).to_kind(Kind::Float).to_device(Device::Cpu);
-                            let dim = e.size()[1] as usize;
-                            Some((Vec::<f32>::try_from(e.reshape([-1]))?, dim))
-                        } else {
-                            None
-                        };
+                        let embeddings =
+                            if matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq) {
+                                let e = genret_model::embed::l2_normalize(&encoded.mean_pool())
+                                    .to_kind(Kind::Float)
+                                    .to_device(Device::Cpu);
+                                let dim = e.size()[1] as usize;
+                                Some((Vec::<f32>::try_from(e.reshape([-1]))?, dim))
+                            } else {
+                                None
+                            };
                         let mut out = Vec::with_capacity(chunk.len());
                         for (i, doc) in chunk.iter().enumerate() {
-                            let e = embeddings.as_ref().map(|(e, dim)| &e[i * dim..(i + 1) * dim]);
-                            out.push(state.assign_new(&doc.id, e).with_context(|| format!("document `{}`", doc.id))?);
+                            let e = embeddings
+                                .as_ref()
+                                .map(|(e, dim)| &e[i * dim..(i + 1) * dim]);
+                            out.push(
+                                state
+                                    .assign_new(&doc.id, e)
+                                    .with_context(|| format!("document `{}`", doc.id))?,
+                            );
                         }
                         out
                     }
@@ -1062,9 +1239,17 @@ impl Index {
                     }
                 }
                 if let Some(states) = states.as_mut() {
-                    let prefix: Vec<i64> = chunk_codes.iter().flat_map(|z| z[..position].iter().map(|&c| i64::from(c))).collect();
-                    let prefix = Tensor::from_slice(&prefix).view([chunk.len() as i64, position as i64]).to_device(self.device());
-                    let decoder = self.model.decode_states(&encoded, &prefix, false).select(1, position as i64);
+                    let prefix: Vec<i64> = chunk_codes
+                        .iter()
+                        .flat_map(|z| z[..position].iter().map(|&c| i64::from(c)))
+                        .collect();
+                    let prefix = Tensor::from_slice(&prefix)
+                        .view([chunk.len() as i64, position as i64])
+                        .to_device(self.device());
+                    let decoder = self
+                        .model
+                        .decode_states(&encoded, &prefix, false)
+                        .select(1, position as i64);
                     states.extend(DocStates::to_blobs(&decoder, &encoded.mean_pool())?);
                 }
                 codes.extend(chunk_codes);
@@ -1114,7 +1299,8 @@ impl Index {
         }
 
         let mut scheme = self.scheme.clone();
-        let (codes, state_rows) = self.encode_new_documents(scheme.as_mut(), docs, batch_size, on_batch)?;
+        let (codes, state_rows) =
+            self.encode_new_documents(scheme.as_mut(), docs, batch_size, on_batch)?;
         let rows: Vec<(Document, Vec<u32>, Origin)> = docs
             .iter()
             .zip(&codes)
@@ -1128,18 +1314,30 @@ impl Index {
         }
         // The counts come from the store, inside the write transaction: another process may
         // have added documents since this index was opened.
-        let inserted = self.store.insert_documents_reporting(&rows, state_rows.as_deref(), &meta)?;
-        let (positions, new_docids, collisions) = (inserted.positions, inserted.new_docids, inserted.joined);
+        let inserted =
+            self.store
+                .insert_documents_reporting(&rows, state_rows.as_deref(), &meta)?;
+        let (positions, new_docids, collisions) =
+            (inserted.positions, inserted.new_docids, inserted.joined);
         // Committed: now the in-memory view. When another process added documents since this
         // one opened the index, the new positions do not follow ours: read the store again.
-        if positions.first().is_some_and(|&p| p as usize != self.doc_ids.len()) {
-            tracing::info!("{}: another process added documents meanwhile; reloading the index", self.dir.display());
+        if positions
+            .first()
+            .is_some_and(|&p| p as usize != self.doc_ids.len())
+        {
+            tracing::info!(
+                "{}: another process added documents meanwhile; reloading the index",
+                self.dir.display()
+            );
             let (dir, device) = (self.dir.clone(), self.device());
             *self = Index::open(&dir, device)?;
         } else {
             self.scheme = scheme;
             if let (Some(states), Some(rows)) = (&mut self.states, &state_rows) {
-                states.append(DocStates::from_blobs(rows, self.model.hidden_size() as usize)?);
+                states.append(DocStates::from_blobs(
+                    rows,
+                    self.model.hidden_size() as usize,
+                )?);
             }
             // Cannot fail: lengths were produced for this trie and positions are new.
             for ((doc, z), &pos) in docs.iter().zip(&codes).zip(&positions) {
@@ -1187,7 +1385,11 @@ impl Index {
             trie_nodes: self.trie.num_nodes(),
             last_added_at: self.store.meta("last_added_at")?,
             has_states: self.states.is_some(),
-            state_bytes_per_doc: if self.states.is_some() { DocStates::bytes_per_doc(self.model.hidden_size() as usize) } else { 0 },
+            state_bytes_per_doc: if self.states.is_some() {
+                DocStates::bytes_per_doc(self.model.hidden_size() as usize)
+            } else {
+                0
+            },
         })
     }
 }
@@ -1225,7 +1427,12 @@ fn write_index_files(
         }
         store.insert_documents_with_states(docs, states, &meta)?;
     }
-    Checksums::compute(tmp, &[WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE], crate::store::STORE_SCHEMA_VERSION)?.write(tmp)?;
+    Checksums::compute(
+        tmp,
+        &[WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE],
+        crate::store::STORE_SCHEMA_VERSION,
+    )?
+    .write(tmp)?;
     for file in [WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE, CHECKSUMS_FILE] {
         let path = tmp.join(file);
         std::fs::File::open(&path)
@@ -1377,7 +1584,11 @@ mod tests {
         let mut a = Index::open(&path, Device::Cpu).unwrap();
         let mut b = Index::open(&path, Device::Cpu).unwrap();
         // The same text gets the same docid; a second text, another one (or the same).
-        let same = |id: &str| Document { id: id.into(), title: String::new(), text: "zulu yankee xray".into() };
+        let same = |id: &str| Document {
+            id: id.into(),
+            title: String::new(),
+            text: "zulu yankee xray".into(),
+        };
         let rb = b.add_documents(&[same("b1")], 4).unwrap();
         // `a` has not seen b1: its docid must still count as joined, read from the store.
         let ra = a.add_documents(&[same("a1")], 4).unwrap();

@@ -55,7 +55,9 @@ impl std::fmt::Display for Problem {
 /// The BLAKE3 hash of a file, in hex.
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap(path).with_context(|| format!("{}: cannot be read", path.display()))?;
+    hasher
+        .update_mmap(path)
+        .with_context(|| format!("{}: cannot be read", path.display()))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -66,12 +68,19 @@ impl Checksums {
         for &f in files {
             out.insert(f.to_string(), hash_file(&dir.join(f))?);
         }
-        Ok(Self { algorithm: "blake3".into(), files: out, store_schema_version })
+        Ok(Self {
+            algorithm: "blake3".into(),
+            files: out,
+            store_schema_version,
+        })
     }
 
     /// Writes [`CHECKSUMS_FILE`] into `dir` (atomically).
     pub fn write(&self, dir: &Path) -> Result<()> {
-        Ok(genret_data::write_json_atomically(&dir.join(CHECKSUMS_FILE), self)?)
+        Ok(genret_data::write_json_atomically(
+            &dir.join(CHECKSUMS_FILE),
+            self,
+        )?)
     }
 
     /// Reads `dir`'s [`CHECKSUMS_FILE`]: `Ok(None)` when there is none (an older index).
@@ -80,11 +89,25 @@ impl Checksums {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Problem { path, message: format!("cannot be read ({e})") }),
+            Err(e) => {
+                return Err(Problem {
+                    path,
+                    message: format!("cannot be read ({e})"),
+                })
+            }
         };
-        let parsed: Self = serde_json::from_str(&text).map_err(|e| Problem { path: path.clone(), message: format!("not a valid checksum list ({e})") })?;
+        let parsed: Self = serde_json::from_str(&text).map_err(|e| Problem {
+            path: path.clone(),
+            message: format!("not a valid checksum list ({e})"),
+        })?;
         if parsed.algorithm != "blake3" {
-            return Err(Problem { path, message: format!("unknown checksum algorithm `{}` (this build reads blake3)", parsed.algorithm) });
+            return Err(Problem {
+                path,
+                message: format!(
+                    "unknown checksum algorithm `{}` (this build reads blake3)",
+                    parsed.algorithm
+                ),
+            });
         }
         Ok(Some(parsed))
     }
@@ -96,7 +119,10 @@ impl Checksums {
         for (file, want) in &self.files {
             let path = dir.join(file);
             if !path.is_file() {
-                out.push(Problem { path, message: "missing".into() });
+                out.push(Problem {
+                    path,
+                    message: "missing".into(),
+                });
                 continue;
             }
             match hash_file(&path) {
@@ -140,13 +166,22 @@ pub fn verify(dir: &Path) -> Vec<Problem> {
     }
     // The files are as written: now everything open checks, and what it does not.
     match crate::Index::open(dir, tch::Device::Cpu) {
-        Err(e) => problems.push(Problem { path: dir.to_path_buf(), message: format!("{e:#}") }),
+        Err(e) => problems.push(Problem {
+            path: dir.to_path_buf(),
+            message: format!("{e:#}"),
+        }),
         Ok(index) => {
             if let Err(e) = index.check_all_weights_finite() {
-                problems.push(Problem { path: dir.join(crate::WEIGHTS_FILE), message: format!("{e:#}") });
+                problems.push(Problem {
+                    path: dir.join(crate::WEIGHTS_FILE),
+                    message: format!("{e:#}"),
+                });
             }
             if let Err(e) = index.store().integrity_check() {
-                problems.push(Problem { path: dir.join(crate::index::STORE_FILE), message: strip_path(&e.to_string(), dir) });
+                problems.push(Problem {
+                    path: dir.join(crate::index::STORE_FILE),
+                    message: strip_path(&e.to_string(), dir),
+                });
             }
         }
     }
@@ -157,7 +192,9 @@ pub fn verify(dir: &Path) -> Vec<Problem> {
 fn strip_path(message: &str, dir: &Path) -> String {
     let prefix = format!("{}", dir.display());
     match message.strip_prefix(&prefix) {
-        Some(rest) => rest.split_once(": ").map_or(message.to_string(), |(_, m)| m.to_string()),
+        Some(rest) => rest
+            .split_once(": ")
+            .map_or(message.to_string(), |(_, m)| m.to_string()),
         None => message.to_string(),
     }
 }

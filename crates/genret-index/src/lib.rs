@@ -45,7 +45,9 @@ pub mod testing;
 pub mod trie;
 
 pub use error::IndexError;
-pub use index::{AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, WEIGHTS_FILE};
+pub use index::{
+    AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, WEIGHTS_FILE,
+};
 pub use search::CodeScore;
 pub use states::StateKind;
 pub use store::{DocStore, Origin, StoredDoc};

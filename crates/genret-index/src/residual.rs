@@ -46,13 +46,27 @@ impl ResidualCodebooks {
     /// first `steps` codes. A code no document uses gets a zero row.
     pub fn fit(embeddings: &Tensor, codes: &[Vec<u32>], steps: usize, k: usize) -> Result<Self> {
         let (n, dim) = embeddings.size2()?;
-        ensure!(n as usize == codes.len(), "{n} embeddings but {} docids", codes.len());
-        ensure!(steps >= 1, "residual codebooks need at least one code per docid");
+        ensure!(
+            n as usize == codes.len(),
+            "{n} embeddings but {} docids",
+            codes.len()
+        );
+        ensure!(
+            steps >= 1,
+            "residual codebooks need at least one code per docid"
+        );
         let mut flat = Vec::with_capacity(codes.len() * steps);
         for (pos, z) in codes.iter().enumerate() {
-            ensure!(z.len() >= steps, "document at position {pos} has {} codes, fewer than {steps}", z.len());
+            ensure!(
+                z.len() >= steps,
+                "document at position {pos} has {} codes, fewer than {steps}",
+                z.len()
+            );
             for &c in &z[..steps] {
-                ensure!((c as usize) < k, "document at position {pos} holds code {c}, outside 0..{k}");
+                ensure!(
+                    (c as usize) < k,
+                    "document at position {pos} holds code {c}, outside 0..{k}"
+                );
                 flat.push(i64::from(c));
             }
         }
@@ -63,8 +77,13 @@ impl ResidualCodebooks {
         for t in 0..steps as i64 {
             let z = codes.select(1, t);
             let residual = &e - &reconstruction;
-            let sums = Tensor::zeros([k as i64, dim], (Kind::Float, Device::Cpu)).index_add(0, &z, &residual);
-            let counts = z.bincount::<Tensor>(None, k as i64).to_kind(Kind::Float).clamp_min(1.0).unsqueeze(1);
+            let sums = Tensor::zeros([k as i64, dim], (Kind::Float, Device::Cpu))
+                .index_add(0, &z, &residual);
+            let counts = z
+                .bincount::<Tensor>(None, k as i64)
+                .to_kind(Kind::Float)
+                .clamp_min(1.0)
+                .unsqueeze(1);
             let rows = sums / counts;
             reconstruction += rows.index_select(0, &z);
             codebooks.push(rows);
@@ -93,7 +112,10 @@ impl ResidualCodebooks {
     /// `[B, K]` table per step.
     pub fn scores(&self, queries: &Tensor) -> Tensor {
         let q = queries.to_kind(Kind::Float).to_device(Device::Cpu);
-        let mut out = Tensor::zeros([q.size()[0], self.num_docs() as i64], (Kind::Float, Device::Cpu));
+        let mut out = Tensor::zeros(
+            [q.size()[0], self.num_docs() as i64],
+            (Kind::Float, Device::Cpu),
+        );
         for (t, rows) in self.codebooks.iter().enumerate() {
             let table = q.matmul(&rows.tr()); // [B, K]
             out += table.index_select(1, &self.codes.select(1, t as i64));
@@ -104,7 +126,11 @@ impl ResidualCodebooks {
 
 /// The `n` best positions of one query's `scores`, best first, ties by ascending position.
 pub fn top_positions(scores: &[f32], n: usize) -> Vec<(u64, f32)> {
-    let mut order: Vec<(u64, f32)> = scores.iter().enumerate().map(|(p, &s)| (p as u64, s)).collect();
+    let mut order: Vec<(u64, f32)> = scores
+        .iter()
+        .enumerate()
+        .map(|(p, &s)| (p as u64, s))
+        .collect();
     let cmp = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if order.len() > n && n > 0 {
         order.select_nth_unstable_by(n - 1, cmp);
@@ -141,30 +167,54 @@ mod tests {
     fn fitting_recovers_additive_codebooks_and_scores_equal_exact_dot_products() {
         let (e, codes, a, b) = exact_data();
         let fit = ResidualCodebooks::fit(&e, &codes, 2, 4).unwrap();
-        assert!((&fit.codebooks[0] - &a).abs().max().double_value(&[]) < 1e-5, "step 1 rows are the group means");
-        assert!((&fit.codebooks[1] - &b).abs().max().double_value(&[]) < 1e-5, "step 2 rows fit the residuals");
+        assert!(
+            (&fit.codebooks[0] - &a).abs().max().double_value(&[]) < 1e-5,
+            "step 1 rows are the group means"
+        );
+        assert!(
+            (&fit.codebooks[1] - &b).abs().max().double_value(&[]) < 1e-5,
+            "step 2 rows fit the residuals"
+        );
         assert!((fit.reconstruction() - &e).abs().max().double_value(&[]) < 1e-5);
         let q = Tensor::randn([3, 6], (Kind::Float, Device::Cpu));
         let want = q.matmul(&e.tr());
-        assert!((fit.scores(&q) - want).abs().max().double_value(&[]) < 1e-4, "table look-ups equal q . e");
+        assert!(
+            (fit.scores(&q) - want).abs().max().double_value(&[]) < 1e-4,
+            "table look-ups equal q . e"
+        );
     }
 
     #[test]
     fn scores_are_dot_products_with_the_reconstruction() {
         tch::manual_seed(3);
         let e = Tensor::randn([20, 5], (Kind::Float, Device::Cpu));
-        let codes: Vec<Vec<u32>> = (0..20u32).map(|i| vec![i % 3, (i / 3) % 4, i % 2]).collect();
+        let codes: Vec<Vec<u32>> = (0..20u32)
+            .map(|i| vec![i % 3, (i / 3) % 4, i % 2])
+            .collect();
         let fit = ResidualCodebooks::fit(&e, &codes, 3, 4).unwrap();
         assert_eq!(fit.codebooks.len(), 3);
         // Code 3 of step 1 is unused: a zero row.
-        assert_eq!(fit.codebooks[0].get(3).abs().sum(Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(
+            fit.codebooks[0]
+                .get(3)
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[]),
+            0.0
+        );
         let q = Tensor::randn([2, 5], (Kind::Float, Device::Cpu));
         let want = q.matmul(&fit.reconstruction().tr());
         assert!((fit.scores(&q) - want).abs().max().double_value(&[]) < 1e-4);
         // Each step lowers the reconstruction error (least squares within each code's group).
         let mut last = f64::INFINITY;
         for steps in 1..=3 {
-            let err = (ResidualCodebooks::fit(&e, &codes, steps, 4).unwrap().reconstruction() - &e).square().sum(Kind::Float).double_value(&[]);
+            let err = (ResidualCodebooks::fit(&e, &codes, steps, 4)
+                .unwrap()
+                .reconstruction()
+                - &e)
+                .square()
+                .sum(Kind::Float)
+                .double_value(&[]);
             assert!(err <= last + 1e-6, "{steps} steps: {err} > {last}");
             last = err;
         }
@@ -173,9 +223,16 @@ mod tests {
     #[test]
     fn bad_codes_are_refused_with_the_position() {
         let e = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
-        let err = ResidualCodebooks::fit(&e, &[vec![0, 1], vec![5, 0]], 2, 4).unwrap_err().to_string();
-        assert!(err.contains("position 1") && err.contains("code 5"), "{err}");
-        let err = ResidualCodebooks::fit(&e, &[vec![0, 1], vec![0]], 2, 4).unwrap_err().to_string();
+        let err = ResidualCodebooks::fit(&e, &[vec![0, 1], vec![5, 0]], 2, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("position 1") && err.contains("code 5"),
+            "{err}"
+        );
+        let err = ResidualCodebooks::fit(&e, &[vec![0, 1], vec![0]], 2, 4)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("position 1"), "{err}");
     }
 

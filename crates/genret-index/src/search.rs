@@ -87,7 +87,13 @@ pub struct BeamOptions {
 
 impl BeamOptions {
     pub fn new(beam: usize) -> Self {
-        Self { beam, depth: None, code_score: CodeScore::LogProb, query_states: false, trace: false }
+        Self {
+            beam,
+            depth: None,
+            code_score: CodeScore::LogProb,
+            query_states: false,
+            trace: false,
+        }
     }
 }
 
@@ -150,18 +156,39 @@ pub fn search_docids(
     encoded: &Encoded,
     beam: usize,
 ) -> Result<Vec<Vec<DocidBeam>>> {
-    Ok(beam_search(model, trie, encoded, &BeamOptions::new(beam))?.into_iter().map(|q| q.beams).collect())
+    Ok(beam_search(model, trie, encoded, &BeamOptions::new(beam))?
+        .into_iter()
+        .map(|q| q.beams)
+        .collect())
 }
 
 /// Constrained beam search with every option: see [`BeamOptions`].
-pub fn beam_search(model: &GenRet, trie: &DocidTrie, encoded: &Encoded, opts: &BeamOptions) -> Result<Vec<QueryBeams>> {
+pub fn beam_search(
+    model: &GenRet,
+    trie: &DocidTrie,
+    encoded: &Encoded,
+    opts: &BeamOptions,
+) -> Result<Vec<QueryBeams>> {
     check(model, trie, opts.beam)?;
-    ensure!(opts.code_score != CodeScore::Residual, "residual code scores score every docid at once; there is no beam to search");
+    ensure!(
+        opts.code_score != CodeScore::Residual,
+        "residual code scores score every docid at once; there is no beam to search"
+    );
     let depth = opts.depth.unwrap_or(trie.depth());
-    ensure!(depth >= 1 && depth <= trie.depth(), "search depth {depth} is outside 1..={}", trie.depth());
+    ensure!(
+        depth >= 1 && depth <= trie.depth(),
+        "search depth {depth} is outside 1..={}",
+        trie.depth()
+    );
     let b = encoded.batch_size() as usize;
     if b == 0 || trie.num_docids() == 0 {
-        return Ok((0..b).map(|_| QueryBeams { beams: Vec::new(), states: None, trace: Vec::new() }).collect());
+        return Ok((0..b)
+            .map(|_| QueryBeams {
+                beams: Vec::new(),
+                states: None,
+                trace: Vec::new(),
+            })
+            .collect());
     }
     let w = opts.beam.min(trie.num_nodes_at(depth).max(1));
     tch::no_grad(|| search_inner(model, trie, encoded, w, depth, opts))
@@ -313,10 +340,18 @@ fn search_inner(
         if last && opts.query_states {
             // Each kept beam's row: its own (advanced), or its parent's, whose state scored
             // the last code.
-            final_rows = if state_after_prefix { (0..(b * w) as i64).collect() } else { parent_rows.clone() };
+            final_rows = if state_after_prefix {
+                (0..(b * w) as i64).collect()
+            } else {
+                parent_rows.clone()
+            };
         }
     }
-    let rows_out = if opts.query_states { Some(states.index_select(0, &Tensor::from_slice(&final_rows).to_device(device))) } else { None };
+    let rows_out = if opts.query_states {
+        Some(states.index_select(0, &Tensor::from_slice(&final_rows).to_device(device)))
+    } else {
+        None
+    };
     Ok(beams
         .into_iter()
         .zip(traces)
@@ -569,9 +604,20 @@ mod tests {
         let (k, m) = (5i64, 3usize);
         let (_vs, model) = tiny_model(k, m as i64, 11);
         let docids = random_docids(40, k as u32, m, 3);
-        let trie = DocidTrie::build(m, docids.iter().enumerate().map(|(p, z)| (z.clone(), p as u64))).unwrap();
+        let trie = DocidTrie::build(
+            m,
+            docids
+                .iter()
+                .enumerate()
+                .map(|(p, z)| (z.clone(), p as u64)),
+        )
+        .unwrap();
         let enc = encode_queries(&model, &queries());
-        let opts = BeamOptions { beam: 200, code_score: CodeScore::Logit, ..BeamOptions::new(200) };
+        let opts = BeamOptions {
+            beam: 200,
+            code_score: CodeScore::Logit,
+            ..BeamOptions::new(200)
+        };
         let found = beam_search(&model, &trie, &enc, &opts).unwrap();
         for (q, qb) in found.iter().enumerate() {
             assert_eq!(qb.beams.len(), trie.num_docids(), "exhaustive");
@@ -579,24 +625,55 @@ mod tests {
             let z = &qb.beams[0].codes;
             let sel = enc.select_rows(&Tensor::from_slice(&[q as i64]));
             let prefix: Vec<i64> = z[..m - 1].iter().map(|&c| i64::from(c)).collect();
-            let states = model.decode_states(&sel, &Tensor::from_slice(&prefix).view([1, m as i64 - 1]), false);
-            let want: f64 = (0..m).map(|t| model.step_logits(t, &states.select(1, t as i64)).double_value(&[0, i64::from(z[t])])).sum();
-            assert!((qb.beams[0].log_prob - want).abs() < 1e-4, "query {q}: {} vs {want}", qb.beams[0].log_prob);
+            let states = model.decode_states(
+                &sel,
+                &Tensor::from_slice(&prefix).view([1, m as i64 - 1]),
+                false,
+            );
+            let want: f64 = (0..m)
+                .map(|t| {
+                    model
+                        .step_logits(t, &states.select(1, t as i64))
+                        .double_value(&[0, i64::from(z[t])])
+                })
+                .sum();
+            assert!(
+                (qb.beams[0].log_prob - want).abs() < 1e-4,
+                "query {q}: {} vs {want}",
+                qb.beams[0].log_prob
+            );
             assert!(qb.beams.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
         }
         // A prefix search of depth 2 returns prefixes; their documents are all below them.
-        let opts = BeamOptions { depth: Some(2), query_states: true, trace: true, ..BeamOptions::new(3) };
+        let opts = BeamOptions {
+            depth: Some(2),
+            query_states: true,
+            trace: true,
+            ..BeamOptions::new(3)
+        };
         let found = beam_search(&model, &trie, &enc, &opts).unwrap();
         for qb in &found {
             assert_eq!(qb.beams.len(), 3);
             assert!(qb.beams.iter().all(|b| b.codes.len() == 2));
             assert_eq!(qb.trace.len(), 2, "one kept list per step");
-            assert_eq!(qb.trace[1].iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(), qb.beams.iter().map(|b| b.codes.clone()).collect::<Vec<_>>());
-            assert_eq!(qb.states.as_ref().unwrap().size(), vec![3, 32], "a state per kept prefix");
+            assert_eq!(
+                qb.trace[1]
+                    .iter()
+                    .map(|(c, _)| c.clone())
+                    .collect::<Vec<_>>(),
+                qb.beams.iter().map(|b| b.codes.clone()).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                qb.states.as_ref().unwrap().size(),
+                vec![3, 32],
+                "a state per kept prefix"
+            );
             let docs = expand(&trie, &qb.beams[..1], 100);
             let below = trie.docs_below(qb.beams[0].node);
             assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), below);
-            assert!(below.iter().all(|&p| docids[p as usize][..2] == qb.beams[0].codes[..]));
+            assert!(below
+                .iter()
+                .all(|&p| docids[p as usize][..2] == qb.beams[0].codes[..]));
         }
     }
 

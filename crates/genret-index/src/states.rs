@@ -57,7 +57,10 @@ pub struct DocStates {
 impl DocStates {
     /// Empty states of width `dim`.
     pub fn empty(dim: i64) -> Self {
-        Self { decoder: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)), encoder: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)) }
+        Self {
+            decoder: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)),
+            encoder: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)),
+        }
     }
 
     /// Decodes stored rows (float16 blobs of `dim` values each).
@@ -67,29 +70,56 @@ impl DocStates {
             for (pos, row) in rows.iter().enumerate() {
                 let blob = pick(row);
                 ensure!(blob.len() == 2 * dim, "document at position {pos}: a state of {} bytes, expected {} ({dim} float16 values)", blob.len(), 2 * dim);
-                flat.extend(blob.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()));
+                flat.extend(
+                    blob.chunks_exact(2)
+                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
+                );
             }
-            ensure!(flat.iter().all(|v| v.is_finite()), "a stored state holds a non-finite value");
+            ensure!(
+                flat.iter().all(|v| v.is_finite()),
+                "a stored state holds a non-finite value"
+            );
             Ok(Tensor::from_slice(&flat).view([rows.len() as i64, dim as i64]))
         };
-        Ok(Self { decoder: decode(|r| &r.decoder)?, encoder: decode(|r| &r.encoder)? })
+        Ok(Self {
+            decoder: decode(|r| &r.decoder)?,
+            encoder: decode(|r| &r.encoder)?,
+        })
     }
 
     /// Float16 blobs of `decoder` and `encoder` (`[B, D]` each), one per row, normalised first
     /// so that what is stored is what is compared.
     pub fn to_blobs(decoder: &Tensor, encoder: &Tensor) -> Result<Vec<StateBlobs>> {
         let encode = |t: &Tensor| -> Result<Vec<Vec<u8>>> {
-            let t = normalize(t).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            let t = normalize(t)
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .contiguous();
             let (n, d) = t.size2().context("states must be [B, D]")?;
             let flat = Vec::<f32>::try_from(t.view([-1]))?;
-            ensure!(flat.iter().all(|v| v.is_finite()), "a document state is not finite");
+            ensure!(
+                flat.iter().all(|v| v.is_finite()),
+                "a document state is not finite"
+            );
             Ok((0..n as usize)
-                .map(|i| flat[i * d as usize..(i + 1) * d as usize].iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect())
+                .map(|i| {
+                    flat[i * d as usize..(i + 1) * d as usize]
+                        .iter()
+                        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                        .collect()
+                })
                 .collect())
         };
         let (dec, enc) = (encode(decoder)?, encode(encoder)?);
-        ensure!(dec.len() == enc.len(), "decoder and encoder states differ in rows");
-        Ok(dec.into_iter().zip(enc).map(|(decoder, encoder)| StateBlobs { decoder, encoder }).collect())
+        ensure!(
+            dec.len() == enc.len(),
+            "decoder and encoder states differ in rows"
+        );
+        Ok(dec
+            .into_iter()
+            .zip(enc)
+            .map(|(decoder, encoder)| StateBlobs { decoder, encoder })
+            .collect())
     }
 
     /// Appends rows (after an addition committed).
@@ -120,7 +150,10 @@ impl DocStates {
 
 /// Rows scaled to unit length (zero rows stay zero).
 pub fn normalize(t: &Tensor) -> Tensor {
-    let norm = t.to_kind(Kind::Float).norm_scalaropt_dim(2.0, [-1i64].as_slice(), true).clamp_min(1e-12);
+    let norm = t
+        .to_kind(Kind::Float)
+        .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
+        .clamp_min(1e-12);
     t.to_kind(Kind::Float) / norm
 }
 
@@ -138,9 +171,14 @@ mod tests {
         let back = DocStates::from_blobs(&blobs, 3).unwrap();
         let want = Tensor::from_slice(&[0.6f32, 0.8, 0.0, 0.0, -1.0, 0.0]).view([2, 3]);
         assert!((back.decoder - want).abs().max().double_value(&[]) < 1e-3);
-        let norms = back.encoder.norm_scalaropt_dim(2.0, [-1i64].as_slice(), false);
+        let norms = back
+            .encoder
+            .norm_scalaropt_dim(2.0, [-1i64].as_slice(), false);
         assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-3);
-        assert!(DocStates::from_blobs(&blobs, 4).unwrap_err().to_string().contains("position 0"));
+        assert!(DocStates::from_blobs(&blobs, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("position 0"));
     }
 
     #[test]

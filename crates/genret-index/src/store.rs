@@ -258,7 +258,10 @@ impl DocStore {
     /// SQLite's own check of every page, index and row (`PRAGMA integrity_check`): slow on a
     /// large store, so `genret index verify` runs it, not every open.
     pub fn integrity_check(&self) -> Result<()> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.sql(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.sql(e))?;
         let rows: Vec<String> = stmt
             .query_map([], |r| r.get(0))
             .map_err(|e| self.sql(e))?
@@ -267,7 +270,10 @@ impl DocStore {
         if rows.len() == 1 && rows[0] == "ok" {
             Ok(())
         } else {
-            Err(self.corrupt(format!("SQLite's integrity check failed: {}", rows.join("; "))))
+            Err(self.corrupt(format!(
+                "SQLite's integrity check failed: {}",
+                rows.join("; ")
+            )))
         }
     }
 
@@ -306,7 +312,9 @@ impl DocStore {
         states: Option<&[StateBlobs]>,
         meta: &[(&str, &str)],
     ) -> Result<Vec<u64>> {
-        Ok(self.insert_documents_reporting(docs, states, meta)?.positions)
+        Ok(self
+            .insert_documents_reporting(docs, states, meta)?
+            .positions)
     }
 
     /// [`DocStore::insert_documents_with_states`], also counting, inside the write
@@ -320,7 +328,11 @@ impl DocStore {
     ) -> Result<Inserted> {
         if let Some(st) = states {
             if st.len() != docs.len() {
-                return Err(self.corrupt(format!("{} documents but {} state rows to store", docs.len(), st.len())));
+                return Err(self.corrupt(format!(
+                    "{} documents but {} state rows to store",
+                    docs.len(),
+                    st.len()
+                )));
             }
             if !self.has_state_table()? {
                 return Err(self.corrupt("this store has no `doc_states` table (made by an older genret); rebuild the index to store document states"));
@@ -339,7 +351,9 @@ impl DocStore {
             })
             .map_err(err)?;
         let (new_docids, joined) = {
-            let mut stmt = tx.prepare("SELECT DISTINCT codes FROM documents").map_err(err)?;
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT codes FROM documents")
+                .map_err(err)?;
             let stored: HashSet<Vec<u8>> = stmt
                 .query_map([], |r| r.get::<_, Vec<u8>>(0))
                 .map_err(err)?
@@ -393,20 +407,29 @@ impl DocStore {
                 .prepare("INSERT INTO doc_states (pos, decoder, encoder) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
             for (&pos, row) in positions.iter().zip(st) {
-                stmt.execute(params![pos as i64, row.decoder, row.encoder]).map_err(err)?;
+                stmt.execute(params![pos as i64, row.decoder, row.encoder])
+                    .map_err(err)?;
             }
         }
         for (key, value) in meta {
             upsert_meta(&tx, key, value).map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(Inserted { positions, new_docids, joined })
+        Ok(Inserted {
+            positions,
+            new_docids,
+            joined,
+        })
     }
 
     fn has_state_table(&self) -> Result<bool> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'doc_states'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'doc_states'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.sql(e))?;
         Ok(n == 1)
     }
@@ -659,7 +682,12 @@ mod tests {
         let store = DocStore::open(&path).unwrap();
         assert_eq!(store.len().unwrap(), 3);
         assert_eq!(store.count_by_origin().unwrap(), (2, 1));
-        let origins: Vec<Origin> = store.all_origins().unwrap().into_iter().map(|(_, o)| o).collect();
+        let origins: Vec<Origin> = store
+            .all_origins()
+            .unwrap()
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect();
         assert_eq!(origins, vec![Origin::Train, Origin::Train, Origin::Added]);
         assert_eq!(store.meta("k").unwrap().as_deref(), Some("v2"));
         assert_eq!(store.meta("missing").unwrap(), None);

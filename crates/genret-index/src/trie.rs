@@ -71,7 +71,9 @@ impl DocidTrie {
             num_docids: 0,
             num_docs: 0,
             largest_group: 0,
-            nodes_at: std::iter::once(1).chain(std::iter::repeat_n(0, depth)).collect(),
+            nodes_at: std::iter::once(1)
+                .chain(std::iter::repeat_n(0, depth))
+                .collect(),
         })
     }
 
@@ -217,13 +219,35 @@ mod tests {
 
     #[test]
     fn prefixes_count_and_collect_the_documents_below_them() {
-        let trie = DocidTrie::build(3, [(vec![1u32, 2, 3], 5), (vec![1, 2, 0], 1), (vec![1, 0, 0], 3), (vec![2, 2, 2], 0), (vec![1, 2, 3], 2)]).unwrap();
-        assert_eq!((0..=3).map(|d| trie.num_nodes_at(d)).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        let trie = DocidTrie::build(
+            3,
+            [
+                (vec![1u32, 2, 3], 5),
+                (vec![1, 2, 0], 1),
+                (vec![1, 0, 0], 3),
+                (vec![2, 2, 2], 0),
+                (vec![1, 2, 3], 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (0..=3).map(|d| trie.num_nodes_at(d)).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
         assert_eq!(trie.num_nodes_at(3), trie.num_docids());
-        assert_eq!(trie.docs_below(trie.lookup(&[1]).unwrap()), vec![1, 2, 3, 5]);
-        assert_eq!(trie.docs_below(trie.lookup(&[1, 2]).unwrap()), vec![1, 2, 5]);
+        assert_eq!(
+            trie.docs_below(trie.lookup(&[1]).unwrap()),
+            vec![1, 2, 3, 5]
+        );
+        assert_eq!(
+            trie.docs_below(trie.lookup(&[1, 2]).unwrap()),
+            vec![1, 2, 5]
+        );
         assert_eq!(trie.docs_below(trie.root()), vec![0, 1, 2, 3, 5]);
-        assert_eq!(trie.docs_below(trie.lookup(&[1, 2, 3]).unwrap()), trie.docs(trie.lookup(&[1, 2, 3]).unwrap()));
+        assert_eq!(
+            trie.docs_below(trie.lookup(&[1, 2, 3]).unwrap()),
+            trie.docs(trie.lookup(&[1, 2, 3]).unwrap())
+        );
     }
 
     #[test]

@@ -31,7 +31,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-const FILES: [&str; 4] = ["index.json", "checksums.json", "tokenizer.json", "model.safetensors"];
+const FILES: [&str; 4] = [
+    "index.json",
+    "checksums.json",
+    "tokenizer.json",
+    "model.safetensors",
+];
 
 #[derive(Debug, Clone)]
 enum Damage {
@@ -42,7 +47,8 @@ enum Damage {
 fn damage() -> impl Strategy<Value = Damage> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..400).prop_map(Damage::Replace),
-        prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 1..6).prop_map(Damage::Edit),
+        prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 1..6)
+            .prop_map(Damage::Edit),
     ]
 }
 
@@ -52,7 +58,11 @@ fn apply(bytes: &[u8], d: &Damage, header_only: bool) -> Vec<u8> {
         Damage::Edit(edits) => {
             let mut b = bytes.to_vec();
             // Weights: edit the header (the tensors' bytes are the checksums' job).
-            let span = if header_only { b.len().min(2048) } else { b.len() };
+            let span = if header_only {
+                b.len().min(2048)
+            } else {
+                b.len()
+            };
             for (at, op, byte) in edits {
                 if b.is_empty() {
                     b.push(*byte);

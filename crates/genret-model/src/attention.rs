@@ -11,7 +11,9 @@ pub(crate) fn split_heads(x: &Tensor, heads: i64) -> Tensor {
 /// `[B, h, L, d]` -> `[B, L, h*d]`.
 pub(crate) fn merge_heads(x: &Tensor) -> Tensor {
     let s = x.size();
-    x.transpose(1, 2).contiguous().view([s[0], s[2], s[1] * s[3]])
+    x.transpose(1, 2)
+        .contiguous()
+        .view([s[0], s[2], s[1] * s[3]])
 }
 
 /// Boolean key mask `[B, 1, 1, L]` (true = attend) from an int attention mask `[B, L]`.
@@ -30,15 +32,27 @@ pub(crate) struct Attention {
 
 impl Attention {
     pub fn keys_values(&self, memory: &Tensor) -> (Tensor, Tensor) {
-        (split_heads(&memory.apply(&self.k), self.heads), split_heads(&memory.apply(&self.v), self.heads))
+        (
+            split_heads(&memory.apply(&self.k), self.heads),
+            split_heads(&memory.apply(&self.v), self.heads),
+        )
     }
 
     /// Attends from `x` `[B, Lq, D]` over precomputed keys/values with attention dropout
     /// probability `dropout` (0 outside training); returns merged heads `[B, Lq, D]` before the
     /// output projection.
-    pub fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, causal: bool, dropout: f64) -> Tensor {
+    pub fn attend(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        causal: bool,
+        dropout: f64,
+    ) -> Tensor {
         let q = split_heads(&x.apply(&self.q), self.heads);
-        let out = Tensor::scaled_dot_product_attention(&q, k, v, mask, dropout, causal, None, false);
+        let out =
+            Tensor::scaled_dot_product_attention(&q, k, v, mask, dropout, causal, None, false);
         merge_heads(&out)
     }
 }
@@ -46,8 +60,15 @@ impl Attention {
 /// A linear layer initialised as BERT and T5 do, N(0, 0.02) weights and zero bias.
 pub(crate) fn linear(p: nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> nn::Linear {
     let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 },
-        bs_init: if bias { Some(nn::Init::Const(0.0)) } else { None },
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        },
+        bs_init: if bias {
+            Some(nn::Init::Const(0.0))
+        } else {
+            None
+        },
         bias,
     };
     nn::linear(p, in_dim, out_dim, cfg)

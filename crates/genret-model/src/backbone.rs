@@ -31,7 +31,10 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(num_layers: usize) -> Self {
-        Self { layers: (0..num_layers).map(|_| LayerCache::default()).collect(), len: 0 }
+        Self {
+            layers: (0..num_layers).map(|_| LayerCache::default()).collect(),
+            len: 0,
+        }
     }
 
     /// Reorders (and possibly repeats) the batch rows of every cached tensor, as beam search
@@ -64,16 +67,25 @@ impl Encoded {
     }
     /// The rows `index` (int64 tensor) of the batch.
     pub fn select_rows(&self, index: &Tensor) -> Encoded {
-        Encoded { states: self.states.index_select(0, index), mask: self.mask.index_select(0, index) }
+        Encoded {
+            states: self.states.index_select(0, index),
+            mask: self.mask.index_select(0, index),
+        }
     }
     pub fn shallow_clone(&self) -> Encoded {
-        Encoded { states: self.states.shallow_clone(), mask: self.mask.shallow_clone() }
+        Encoded {
+            states: self.states.shallow_clone(),
+            mask: self.mask.shallow_clone(),
+        }
     }
     /// Mean of the states over real tokens, `[B, H]` (sentence-transformers' mean pooling).
     pub fn mean_pool(&self) -> Tensor {
         let mask = self.mask.unsqueeze(-1).to_kind(self.states.kind());
-        let summed = (&self.states * &mask).sum_dim_intlist([1i64].as_slice(), false, self.states.kind());
-        let counts = mask.sum_dim_intlist([1i64].as_slice(), false, self.states.kind()).clamp_min(1e-9);
+        let summed =
+            (&self.states * &mask).sum_dim_intlist([1i64].as_slice(), false, self.states.kind());
+        let counts = mask
+            .sum_dim_intlist([1i64].as_slice(), false, self.states.kind())
+            .clamp_min(1e-9);
         summed / counts
     }
 }
@@ -98,11 +110,22 @@ pub trait Backbone: Send {
         None
     }
     /// The embeddings and the first `frozen` encoder layers, without dropout: `[B, L, H]`.
-    fn encode_lower(&self, _input_ids: &Tensor, _attention_mask: &Tensor, _frozen: usize) -> anyhow::Result<Tensor> {
+    fn encode_lower(
+        &self,
+        _input_ids: &Tensor,
+        _attention_mask: &Tensor,
+        _frozen: usize,
+    ) -> anyhow::Result<Tensor> {
         anyhow::bail!("this backbone's encoder cannot be split into frozen and trainable layers")
     }
     /// The encoder layers from `frozen` on, over the output of [`Backbone::encode_lower`].
-    fn encode_upper(&self, _lower: &Tensor, _attention_mask: &Tensor, _frozen: usize, _train: bool) -> anyhow::Result<Encoded> {
+    fn encode_upper(
+        &self,
+        _lower: &Tensor,
+        _attention_mask: &Tensor,
+        _frozen: usize,
+        _train: bool,
+    ) -> anyhow::Result<Encoded> {
         anyhow::bail!("this backbone's encoder cannot be split into frozen and trainable layers")
     }
 }

@@ -97,7 +97,14 @@ impl Act {
 }
 
 fn layer_norm(p: nn::Path, dim: i64, eps: f64) -> nn::LayerNorm {
-    nn::layer_norm(p, vec![dim], nn::LayerNormConfig { eps, ..Default::default() })
+    nn::layer_norm(
+        p,
+        vec![dim],
+        nn::LayerNormConfig {
+            eps,
+            ..Default::default()
+        },
+    )
 }
 
 #[derive(Debug)]
@@ -124,7 +131,12 @@ impl BertLayer {
             },
             attention_out: linear(&att / "output" / "dense", h, h, true),
             attention_norm: layer_norm(&att / "output" / "LayerNorm", h, cfg.layer_norm_eps),
-            intermediate: linear(&p / "intermediate" / "dense", h, cfg.intermediate_size, true),
+            intermediate: linear(
+                &p / "intermediate" / "dense",
+                h,
+                cfg.intermediate_size,
+                true,
+            ),
             output: linear(&p / "output" / "dense", cfg.intermediate_size, h, true),
             output_norm: layer_norm(&p / "output" / "LayerNorm", h, cfg.layer_norm_eps),
         }
@@ -148,14 +160,37 @@ impl BertModel {
     pub fn new(p: nn::Path, cfg: &BertConfig) -> anyhow::Result<Self> {
         cfg.validate()?;
         let emb = &p / "embeddings";
-        let ecfg = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let ecfg = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
         let enc = &p / "encoder" / "layer";
         Ok(BertModel {
-            word: nn::embedding(&emb / "word_embeddings", cfg.vocab_size, cfg.hidden_size, ecfg),
-            position: nn::embedding(&emb / "position_embeddings", cfg.max_position_embeddings, cfg.hidden_size, ecfg),
-            token_type: nn::embedding(&emb / "token_type_embeddings", cfg.type_vocab_size, cfg.hidden_size, ecfg),
+            word: nn::embedding(
+                &emb / "word_embeddings",
+                cfg.vocab_size,
+                cfg.hidden_size,
+                ecfg,
+            ),
+            position: nn::embedding(
+                &emb / "position_embeddings",
+                cfg.max_position_embeddings,
+                cfg.hidden_size,
+                ecfg,
+            ),
+            token_type: nn::embedding(
+                &emb / "token_type_embeddings",
+                cfg.type_vocab_size,
+                cfg.hidden_size,
+                ecfg,
+            ),
             embed_norm: layer_norm(&emb / "LayerNorm", cfg.hidden_size, cfg.layer_norm_eps),
-            layers: (0..cfg.num_hidden_layers).map(|i| BertLayer::new(&enc / i, cfg)).collect(),
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| BertLayer::new(&enc / i, cfg))
+                .collect(),
             act: activation(&cfg.hidden_act)?,
             cfg: cfg.clone(),
         })
@@ -176,12 +211,21 @@ impl BertModel {
         let len = input_ids.size()[1];
         let positions = Tensor::arange(len, (Kind::Int64, input_ids.device())).unsqueeze(0);
         let types = input_ids.zeros_like();
-        let x = input_ids.apply(&self.word) + positions.apply(&self.position) + types.apply(&self.token_type);
-        x.apply(&self.embed_norm).dropout(self.cfg.hidden_dropout_prob, train)
+        let x = input_ids.apply(&self.word)
+            + positions.apply(&self.position)
+            + types.apply(&self.token_type);
+        x.apply(&self.embed_norm)
+            .dropout(self.cfg.hidden_dropout_prob, train)
     }
 
     /// Runs encoder layers `layers` over hidden states `x`.
-    pub fn run_layers(&self, x: &Tensor, attention_mask: &Tensor, layers: std::ops::Range<usize>, train: bool) -> Tensor {
+    pub fn run_layers(
+        &self,
+        x: &Tensor,
+        attention_mask: &Tensor,
+        layers: std::ops::Range<usize>,
+        train: bool,
+    ) -> Tensor {
         let mask = key_mask(attention_mask);
         let mut x = x.shallow_clone();
         for layer in &self.layers[layers] {
@@ -192,12 +236,20 @@ impl BertModel {
 
     fn layer_forward(&self, l: &BertLayer, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let (k, v) = l.attention.keys_values(x);
-        let p = if train { self.cfg.attention_probs_dropout_prob } else { 0.0 };
+        let p = if train {
+            self.cfg.attention_probs_dropout_prob
+        } else {
+            0.0
+        };
         let a = l.attention.attend(x, &k, &v, Some(mask), false, p);
-        let a = a.apply(&l.attention_out).dropout(self.cfg.hidden_dropout_prob, train);
+        let a = a
+            .apply(&l.attention_out)
+            .dropout(self.cfg.hidden_dropout_prob, train);
         let x = (x + a).apply(&l.attention_norm);
         let h = self.act.apply(&x.apply(&l.intermediate));
-        let h = h.apply(&l.output).dropout(self.cfg.hidden_dropout_prob, train);
+        let h = h
+            .apply(&l.output)
+            .dropout(self.cfg.hidden_dropout_prob, train);
         (x + h).apply(&l.output_norm)
     }
 
@@ -216,7 +268,12 @@ pub struct BertWithDecoder {
 
 impl BertWithDecoder {
     /// Encoder variables under `p / "encoder_model"`'s caller-chosen path, decoder under `dec`.
-    pub fn new(enc: nn::Path, dec: nn::Path, cfg: &BertConfig, dcfg: &DecoderConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        enc: nn::Path,
+        dec: nn::Path,
+        cfg: &BertConfig,
+        dcfg: &DecoderConfig,
+    ) -> anyhow::Result<Self> {
         let encoder = BertModel::new(enc, cfg)?;
         let decoder = LightDecoder::new(dec, dcfg, cfg.hidden_size, cfg.hidden_size)?;
         Ok(Self { encoder, decoder })
@@ -231,7 +288,10 @@ impl Backbone for BertWithDecoder {
         self.decoder.num_layers()
     }
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Encoded {
-        Encoded { states: self.encoder.forward(input_ids, attention_mask, train), mask: attention_mask.shallow_clone() }
+        Encoded {
+            states: self.encoder.forward(input_ids, attention_mask, train),
+            mask: attention_mask.shallow_clone(),
+        }
     }
     fn decode(&self, inputs: &Tensor, encoded: &Encoded, train: bool) -> Tensor {
         self.decoder.forward(inputs, encoded, train)
@@ -242,16 +302,38 @@ impl Backbone for BertWithDecoder {
     fn encoder_layers(&self) -> Option<usize> {
         Some(self.encoder.num_layers())
     }
-    fn encode_lower(&self, input_ids: &Tensor, attention_mask: &Tensor, frozen: usize) -> anyhow::Result<Tensor> {
-        anyhow::ensure!(frozen <= self.encoder.num_layers(), "only {} encoder layers", self.encoder.num_layers());
+    fn encode_lower(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        frozen: usize,
+    ) -> anyhow::Result<Tensor> {
+        anyhow::ensure!(
+            frozen <= self.encoder.num_layers(),
+            "only {} encoder layers",
+            self.encoder.num_layers()
+        );
         let x = self.encoder.embed(input_ids, false);
-        Ok(self.encoder.run_layers(&x, attention_mask, 0..frozen, false))
+        Ok(self
+            .encoder
+            .run_layers(&x, attention_mask, 0..frozen, false))
     }
-    fn encode_upper(&self, lower: &Tensor, attention_mask: &Tensor, frozen: usize, train: bool) -> anyhow::Result<Encoded> {
+    fn encode_upper(
+        &self,
+        lower: &Tensor,
+        attention_mask: &Tensor,
+        frozen: usize,
+        train: bool,
+    ) -> anyhow::Result<Encoded> {
         let n = self.encoder.num_layers();
         anyhow::ensure!(frozen <= n, "only {n} encoder layers");
-        let states = self.encoder.run_layers(lower, attention_mask, frozen..n, train);
-        Ok(Encoded { states, mask: attention_mask.shallow_clone() })
+        let states = self
+            .encoder
+            .run_layers(lower, attention_mask, frozen..n, train);
+        Ok(Encoded {
+            states,
+            mask: attention_mask.shallow_clone(),
+        })
     }
 }
 

@@ -33,7 +33,14 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        Self { layers: 2, heads: 6, ffn_multiple: 4, dropout: 0.1, max_positions: 16, pooled_input: true }
+        Self {
+            layers: 2,
+            heads: 6,
+            ffn_multiple: 4,
+            dropout: 0.1,
+            max_positions: 16,
+            pooled_input: true,
+        }
     }
 }
 
@@ -70,7 +77,10 @@ impl LightDecoder {
             "decoder.heads ({}) must divide the hidden size ({hidden})",
             cfg.heads
         );
-        anyhow::ensure!(cfg.max_positions >= 2, "decoder.max_positions must be at least 2");
+        anyhow::ensure!(
+            cfg.max_positions >= 2,
+            "decoder.max_positions must be at least 2"
+        );
         let norm = |p: nn::Path| nn::layer_norm(p, vec![hidden], Default::default());
         let layers = (0..cfg.layers)
             .map(|i| {
@@ -94,14 +104,30 @@ impl LightDecoder {
                 }
             })
             .collect();
-        let pcfg = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let pcfg = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
         let pooled = cfg.pooled_input.then(|| {
-            let w = nn::Init::Randn { mean: 0.0, stdev: 0.02 };
-            let lcfg = nn::LinearConfig { ws_init: w, bs_init: Some(nn::Init::Const(0.0)), bias: true };
+            let w = nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            };
+            let lcfg = nn::LinearConfig {
+                ws_init: w,
+                bs_init: Some(nn::Init::Const(0.0)),
+                bias: true,
+            };
             let l = nn::linear(&p / "pooled", memory, hidden, lcfg);
             if memory == hidden {
                 // Identity start: d_1 begins as the text's sentence embedding.
-                tch::no_grad(|| l.ws.shallow_clone().copy_(&Tensor::eye(hidden, (Kind::Float, l.ws.device()))));
+                tch::no_grad(|| {
+                    l.ws.shallow_clone()
+                        .copy_(&Tensor::eye(hidden, (Kind::Float, l.ws.device())))
+                });
             }
             l
         });
@@ -131,7 +157,11 @@ impl LightDecoder {
     }
 
     fn ffn(&self, l: &DecoderLayer, x: &Tensor, train: bool) -> Tensor {
-        let h = x.apply(&l.ffn_norm).apply(&l.ffn_in).gelu("none").dropout(self.cfg.dropout, train);
+        let h = x
+            .apply(&l.ffn_norm)
+            .apply(&l.ffn_in)
+            .gelu("none")
+            .dropout(self.cfg.dropout, train);
         h.apply(&l.ffn_out).dropout(self.cfg.dropout, train)
     }
 
@@ -142,18 +172,25 @@ impl LightDecoder {
     pub fn forward(&self, inputs: &Tensor, encoded: &Encoded, train: bool) -> Tensor {
         let t = inputs.size()[1];
         let pos = Tensor::arange(t, (Kind::Int64, inputs.device())).apply(&self.positions);
-        let mut x = (inputs + pos.unsqueeze(0) + self.pooled_input(encoded)).dropout(self.cfg.dropout, train);
+        let mut x = (inputs + pos.unsqueeze(0) + self.pooled_input(encoded))
+            .dropout(self.cfg.dropout, train);
         let mem_mask = key_mask(&encoded.mask);
         let drop = self.cfg.dropout;
         let attn_drop = if train { drop } else { 0.0 };
         for l in &self.layers {
             let h = x.apply(&l.self_norm);
             let (k, v) = l.self_attn.keys_values(&h);
-            let a = l.self_attn.attend(&h, &k, &v, None, true, attn_drop).apply(&l.self_out);
+            let a = l
+                .self_attn
+                .attend(&h, &k, &v, None, true, attn_drop)
+                .apply(&l.self_out);
             x = x + a.dropout(drop, train);
             let h = x.apply(&l.cross_norm);
             let (k, v) = l.cross_attn.keys_values(&encoded.states);
-            let a = l.cross_attn.attend(&h, &k, &v, Some(&mem_mask), false, attn_drop).apply(&l.cross_out);
+            let a = l
+                .cross_attn
+                .attend(&h, &k, &v, Some(&mem_mask), false, attn_drop)
+                .apply(&l.cross_out);
             x = x + a.dropout(drop, train);
             x = &x + self.ffn(l, &x, train);
         }
@@ -166,7 +203,9 @@ impl LightDecoder {
         if cache.layers.len() != self.layers.len() {
             *cache = KvCache::new(self.layers.len());
         }
-        let pos = Tensor::from_slice(&[cache.len]).to_device(input.device()).apply(&self.positions);
+        let pos = Tensor::from_slice(&[cache.len])
+            .to_device(input.device())
+            .apply(&self.positions);
         let mut x = input + pos.unsqueeze(0) + self.pooled_input(encoded);
         let mem_mask = key_mask(&encoded.mask);
         for (l, c) in self.layers.iter().zip(cache.layers.iter_mut()) {
@@ -177,12 +216,20 @@ impl LightDecoder {
                 None => (k_new, v_new),
             };
             // The new position may see every cached one: no causal mask needed here.
-            let a = l.self_attn.attend(&h, &k, &v, None, false, 0.0).apply(&l.self_out);
+            let a = l
+                .self_attn
+                .attend(&h, &k, &v, None, false, 0.0)
+                .apply(&l.self_out);
             c.self_kv = Some((k, v));
             x = x + a;
             let h = x.apply(&l.cross_norm);
-            let (k, v) = c.cross_kv.get_or_insert_with(|| l.cross_attn.keys_values(&encoded.states));
-            let a = l.cross_attn.attend(&h, k, v, Some(&mem_mask), false, 0.0).apply(&l.cross_out);
+            let (k, v) = c
+                .cross_kv
+                .get_or_insert_with(|| l.cross_attn.keys_values(&encoded.states));
+            let a = l
+                .cross_attn
+                .attend(&h, k, v, Some(&mem_mask), false, 0.0)
+                .apply(&l.cross_out);
             x = x + a;
             x = &x + self.ffn(l, &x, false);
         }

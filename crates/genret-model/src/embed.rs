@@ -25,7 +25,10 @@ impl Embedder {
     pub fn load(ckpt: &Checkpoint, max_len: usize, device: Device) -> Result<Self> {
         let cfg = match GenRet::backbone_config(ckpt)? {
             BackboneConfig::Bert(cfg) => cfg,
-            BackboneConfig::T5(_) => anyhow::bail!("{}: embeddings need a BERT-family encoder checkpoint", ckpt.spec),
+            BackboneConfig::T5(_) => anyhow::bail!(
+                "{}: embeddings need a BERT-family encoder checkpoint",
+                ckpt.spec
+            ),
         };
         let mut vs = nn::VarStore::new(device);
         let encoder = BertModel::new(vs.root(), &cfg)?;
@@ -38,7 +41,12 @@ impl Embedder {
         );
         vs.freeze();
         let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer, max_len)?;
-        Ok(Self { _vs: vs, encoder, tokenizer, device })
+        Ok(Self {
+            _vs: vs,
+            encoder,
+            tokenizer,
+            device,
+        })
     }
 
     /// Mean-pooled embeddings `[N, H]`, optionally L2-normalised, in batches of `batch_size`.
@@ -47,13 +55,26 @@ impl Embedder {
         for chunk in texts.chunks(batch_size.max(1)) {
             let batch = self.tokenizer.encode_batch(chunk, self.device)?;
             let pooled = tch::no_grad(|| {
-                let states = self.encoder.forward(&batch.input_ids, &batch.attention_mask, false);
-                Encoded { states, mask: batch.attention_mask }.mean_pool()
+                let states = self
+                    .encoder
+                    .forward(&batch.input_ids, &batch.attention_mask, false);
+                Encoded {
+                    states,
+                    mask: batch.attention_mask,
+                }
+                .mean_pool()
             });
-            out.push(if normalize { l2_normalize(&pooled) } else { pooled });
+            out.push(if normalize {
+                l2_normalize(&pooled)
+            } else {
+                pooled
+            });
         }
         if out.is_empty() {
-            return Ok(Tensor::zeros([0, self.encoder.config().hidden_size], (tch::Kind::Float, self.device)));
+            return Ok(Tensor::zeros(
+                [0, self.encoder.config().hidden_size],
+                (tch::Kind::Float, self.device),
+            ));
         }
         Ok(Tensor::cat(&out, 0))
     }
@@ -61,6 +82,8 @@ impl Embedder {
 
 /// Rows divided by their L2 norm (zero rows stay zero).
 pub fn l2_normalize(x: &Tensor) -> Tensor {
-    let norm = x.norm_scalaropt_dim(2, [-1i64].as_slice(), true).clamp_min(1e-12);
+    let norm = x
+        .norm_scalaropt_dim(2, [-1i64].as_slice(), true)
+        .clamp_min(1e-12);
     x / norm
 }

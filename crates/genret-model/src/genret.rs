@@ -32,7 +32,12 @@ pub struct HeadsConfig {
 
 impl Default for HeadsConfig {
     fn default() -> Self {
-        Self { num_steps: 3, codebook_size: 64, temperature: 1.0, decoder: DecoderConfig::default() }
+        Self {
+            num_steps: 3,
+            codebook_size: 64,
+            temperature: 1.0,
+            decoder: DecoderConfig::default(),
+        }
     }
 }
 
@@ -63,27 +68,46 @@ pub struct GenRet {
 
 impl GenRet {
     /// Creates every variable under `root`; backbone weights are random until loaded.
-    pub fn new(root: &nn::Path, backbone_config: &BackboneConfig, heads: &HeadsConfig) -> Result<Self> {
+    pub fn new(
+        root: &nn::Path,
+        backbone_config: &BackboneConfig,
+        heads: &HeadsConfig,
+    ) -> Result<Self> {
         ensure!(heads.num_steps >= 1, "num_steps (M) must be at least 1");
-        ensure!(heads.codebook_size >= 2, "codebook_size (K) must be at least 2");
+        ensure!(
+            heads.codebook_size >= 2,
+            "codebook_size (K) must be at least 2"
+        );
         ensure!(heads.temperature > 0.0, "temperature must be positive");
         let bp = root / BACKBONE_PREFIX;
         let backbone: Box<dyn Backbone> = match backbone_config {
             BackboneConfig::Bert(cfg) => {
                 let mut dcfg = heads.decoder.clone();
                 dcfg.max_positions = dcfg.max_positions.max(heads.num_steps + 2);
-                Box::new(BertWithDecoder::new(&bp / "encoder", &bp / "decoder", cfg, &dcfg)?)
+                Box::new(BertWithDecoder::new(
+                    &bp / "encoder",
+                    &bp / "decoder",
+                    cfg,
+                    &dcfg,
+                )?)
             }
             BackboneConfig::T5(cfg) => Box::new(T5Model::new(&bp, cfg)?),
         };
         let d = backbone.hidden_size();
         let hp = root / "genret";
-        let init = nn::Init::Randn { mean: 0.0, stdev: 0.02 };
+        let init = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
         let (m, k) = (heads.num_steps, heads.codebook_size);
         Ok(Self {
             start: hp.var("start", &[d], init),
-            codebooks: (0..m).map(|t| (&hp / "codebook").var(&t.to_string(), &[k, d], init)).collect(),
-            code_inputs: (0..m).map(|t| (&hp / "code_input").var(&t.to_string(), &[k, d], init)).collect(),
+            codebooks: (0..m)
+                .map(|t| (&hp / "codebook").var(&t.to_string(), &[k, d], init))
+                .collect(),
+            code_inputs: (0..m)
+                .map(|t| (&hp / "code_input").var(&t.to_string(), &[k, d], init))
+                .collect(),
             backbone,
             heads: heads.clone(),
             backbone_config: backbone_config.clone(),
@@ -103,7 +127,11 @@ impl GenRet {
     }
 
     /// Builds the model and fills the backbone from the checkpoint's weights.
-    pub fn from_checkpoint(vs: &nn::VarStore, ckpt: &Checkpoint, heads: &HeadsConfig) -> Result<(Self, LoadReport)> {
+    pub fn from_checkpoint(
+        vs: &nn::VarStore,
+        ckpt: &Checkpoint,
+        heads: &HeadsConfig,
+    ) -> Result<(Self, LoadReport)> {
         let cfg = Self::backbone_config(ckpt)?;
         let model = Self::new(&vs.root(), &cfg, heads)?;
         let report = match cfg {
@@ -113,7 +141,10 @@ impl GenRet {
         let missing_backbone: Vec<&String> = report
             .missing
             .iter()
-            .filter(|n| !n.starts_with("backbone.decoder.") || matches!(model.backbone_config, BackboneConfig::T5(_)))
+            .filter(|n| {
+                !n.starts_with("backbone.decoder.")
+                    || matches!(model.backbone_config, BackboneConfig::T5(_))
+            })
             .collect();
         ensure!(
             missing_backbone.is_empty(),
@@ -154,14 +185,19 @@ impl GenRet {
         let mut parts = vec![start];
         for step in 0..t {
             let codes = prefix.select(1, step);
-            parts.push(self.code_inputs[step as usize].index_select(0, &codes).unsqueeze(1));
+            parts.push(
+                self.code_inputs[step as usize]
+                    .index_select(0, &codes)
+                    .unsqueeze(1),
+            );
         }
         Tensor::cat(&parts, 1)
     }
 
     /// Teacher-forced decoder states `d_1 .. d_{T+1}` for a code prefix `[B, T]`: `[B, T + 1, D]`.
     pub fn decode_states(&self, encoded: &Encoded, prefix: &Tensor, train: bool) -> Tensor {
-        self.backbone.decode(&self.decoder_inputs(prefix), encoded, train)
+        self.backbone
+            .decode(&self.decoder_inputs(prefix), encoded, train)
     }
 
     /// Logits of step `t` (0-based) for states `[..., D]`: `[..., K]`.
@@ -174,15 +210,27 @@ impl GenRet {
         let mut cache = KvCache::new(self.backbone.num_decoder_layers());
         let b = encoded.batch_size();
         let d = self.hidden_size();
-        let input = self.start.view([1, 1, d]).expand([b, 1, d], false).contiguous();
+        let input = self
+            .start
+            .view([1, 1, d])
+            .expand([b, 1, d], false)
+            .contiguous();
         let out = self.backbone.decode_step(&input, encoded, &mut cache);
         (cache, out.squeeze_dim(1))
     }
 
     /// Feeds code `z_t` of step `step` (0-based) for every row and returns `d_{t+1}`, `[B, D]`.
-    pub fn continue_decoding(&self, encoded: &Encoded, cache: &mut KvCache, step: usize, codes: &Tensor) -> Tensor {
+    pub fn continue_decoding(
+        &self,
+        encoded: &Encoded,
+        cache: &mut KvCache,
+        step: usize,
+        codes: &Tensor,
+    ) -> Tensor {
         let input = self.code_inputs[step].index_select(0, codes).unsqueeze(1);
-        self.backbone.decode_step(&input, encoded, cache).squeeze_dim(1)
+        self.backbone
+            .decode_step(&input, encoded, cache)
+            .squeeze_dim(1)
     }
 
     /// Greedy docids (argmax at each step given the fixed earlier ones): `[B, M]` int64.
@@ -259,10 +307,20 @@ mod tests {
         let heads = HeadsConfig {
             num_steps: 3,
             codebook_size: 5,
-            decoder: DecoderConfig { layers: 2, heads: 4, dropout: 0.0, ..Default::default() },
+            decoder: DecoderConfig {
+                layers: 2,
+                heads: 4,
+                dropout: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let model = GenRet::new(&vs.root(), &BackboneConfig::Bert(tiny_bert_config(50)), &heads).unwrap();
+        let model = GenRet::new(
+            &vs.root(),
+            &BackboneConfig::Bert(tiny_bert_config(50)),
+            &heads,
+        )
+        .unwrap();
         (vs, model)
     }
 
@@ -304,7 +362,9 @@ mod tests {
         // Re-derive each code from teacher-forced states over the greedy prefix.
         let states = model.decode_states(&enc, &z.narrow(1, 0, 2), false);
         for t in 0..3 {
-            let want = model.step_logits(t, &states.select(1, t as i64)).argmax(-1, false);
+            let want = model
+                .step_logits(t, &states.select(1, t as i64))
+                .argmax(-1, false);
             assert!(want.equal(&z.select(1, t as i64)), "step {t}");
         }
     }
@@ -314,10 +374,30 @@ mod tests {
         let (_vs, model) = tiny();
         let (ids, mask) = batch();
         let enc = model.encode(&ids, &mask, false);
-        let a = model.decode_states(&enc, &Tensor::from_slice(&[1i64, 2, 1, 2]).view([2, 2]), false);
-        let b = model.decode_states(&enc, &Tensor::from_slice(&[1i64, 4, 1, 0]).view([2, 2]), false);
+        let a = model.decode_states(
+            &enc,
+            &Tensor::from_slice(&[1i64, 2, 1, 2]).view([2, 2]),
+            false,
+        );
+        let b = model.decode_states(
+            &enc,
+            &Tensor::from_slice(&[1i64, 4, 1, 0]).view([2, 2]),
+            false,
+        );
         // Positions 0 and 1 see only the start vector and z_1, identical in both.
-        assert!((a.narrow(1, 0, 2) - b.narrow(1, 0, 2)).abs().max().double_value(&[]) < 1e-6);
-        assert!((a.select(1, 2) - b.select(1, 2)).abs().max().double_value(&[]) > 1e-4);
+        assert!(
+            (a.narrow(1, 0, 2) - b.narrow(1, 0, 2))
+                .abs()
+                .max()
+                .double_value(&[])
+                < 1e-6
+        );
+        assert!(
+            (a.select(1, 2) - b.select(1, 2))
+                .abs()
+                .max()
+                .double_value(&[])
+                > 1e-4
+        );
     }
 }

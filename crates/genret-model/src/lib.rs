@@ -15,12 +15,12 @@
 mod attention;
 pub mod backbone;
 pub mod bert;
+pub mod checkpoint;
 pub mod decoder;
 pub mod embed;
 pub mod genret;
 pub mod losses;
 pub mod t5;
-pub mod checkpoint;
 pub mod tokenize;
 
 pub use tch;

@@ -24,7 +24,14 @@ pub struct LossWeights {
 
 impl Default for LossWeights {
     fn default() -> Self {
-        Self { ranking: 0.5, generation: 0.5, prefix: 0.5, reconstruction: 0.1, distill: 0.0, distill_temperature: 0.05 }
+        Self {
+            ranking: 0.5,
+            generation: 0.5,
+            prefix: 0.5,
+            reconstruction: 0.1,
+            distill: 0.0,
+            distill_temperature: 0.05,
+        }
     }
 }
 
@@ -35,14 +42,20 @@ impl Default for LossWeights {
 /// equal the teacher's.
 pub fn distill_loss(q: &Tensor, d: &Tensor, tq: &Tensor, td: &Tensor, temperature: f64) -> Tensor {
     let cos = |a: &Tensor, b: &Tensor| {
-        let n = |x: &Tensor| x / x.norm_scalaropt_dim(2.0, [-1i64].as_slice(), true).clamp_min(1e-12);
+        let n = |x: &Tensor| {
+            x / x
+                .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
+                .clamp_min(1e-12)
+        };
         n(a).matmul(&n(b).tr()) / temperature
     };
     let teacher = tch::no_grad(|| cos(tq, td)).detach();
     let p_teacher = teacher.softmax(-1, teacher.kind());
     let log_teacher = teacher.log_softmax(-1, teacher.kind());
     let log_student = cos(q, d).log_softmax(-1, teacher.kind());
-    (&p_teacher * (log_teacher - log_student)).sum_dim_intlist([-1i64].as_slice(), false, teacher.kind()).mean(teacher.kind())
+    (&p_teacher * (log_teacher - log_student))
+        .sum_dim_intlist([-1i64].as_slice(), false, teacher.kind())
+        .mean(teacher.kind())
 }
 
 /// In-batch softmax cross-entropy over `q_i . d_j / temperature`, positive on the diagonal.
@@ -61,7 +74,12 @@ pub fn generation_loss(logits: &Tensor, targets: &Tensor) -> Tensor {
 /// `e_i . sg(d_j) / temperature`, where `e_i` is the codebook row of document i's code `z_T(i)`
 /// in its forward value, and its gradient also reaches `d_T(i)` through `e + d - sg(d)`.
 /// `codebook`: `[K, D]`; `codes`: `[B]`; `d`: `[B, D]`.
-pub fn reconstruction_loss(codebook: &Tensor, codes: &Tensor, d: &Tensor, temperature: f64) -> Tensor {
+pub fn reconstruction_loss(
+    codebook: &Tensor,
+    codes: &Tensor,
+    d: &Tensor,
+    temperature: f64,
+) -> Tensor {
     let e = codebook.index_select(0, codes);
     let d_sg = d.detach();
     let e_st = &e + d - &d_sg;
@@ -123,7 +141,14 @@ pub fn combine(
     let generation = add(&generation, w.generation);
     let prefix = add(&prefix, w.prefix);
     let reconstruction = add(&reconstruction, w.reconstruction);
-    LossTerms { total: total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, tch::Device::Cpu))), ranking, generation, prefix, reconstruction, distill: f64::NAN }
+    LossTerms {
+        total: total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, tch::Device::Cpu))),
+        ranking,
+        generation,
+        prefix,
+        reconstruction,
+        distill: f64::NAN,
+    }
 }
 
 #[cfg(test)]
@@ -170,7 +195,10 @@ mod tests {
         let targets = Tensor::from_slice(&[2i64, 0]);
         let lse0 = (1f64 + 1f64.exp() + 2f64.exp()).ln();
         let expected = ((lse0 - 2.0) + 3f64.ln()) / 2.0;
-        close(generation_loss(&logits, &targets).double_value(&[]), expected);
+        close(
+            generation_loss(&logits, &targets).double_value(&[]),
+            expected,
+        );
     }
 
     #[test]
@@ -187,9 +215,16 @@ mod tests {
         loss.backward();
         // dL/de_i = sum_j (softmax_ij - 1[i=j]) d_j / B; row 0 softmax [s, 1-s], s = e/(e+e^3).
         let s0 = 1f64.exp() / (1f64.exp() + 3f64.exp());
-        let ge0 = [(s0 - 1.0) * 0.0 + (1.0 - s0) * 1.0, (s0 - 1.0) * 1.0 + (1.0 - s0) * 1.0].map(|x| x / 2.0);
+        let ge0 = [
+            (s0 - 1.0) * 0.0 + (1.0 - s0) * 1.0,
+            (s0 - 1.0) * 1.0 + (1.0 - s0) * 1.0,
+        ]
+        .map(|x| x / 2.0);
         let s1 = 1.0 / (1.0 + 1f64.exp());
-        let ge1 = [s1 * 0.0 + (s1 - 1.0) * 0.0 + (1.0 - s1 - 1.0 + 1.0) * 0.0, 0.0];
+        let ge1 = [
+            s1 * 0.0 + (s1 - 1.0) * 0.0 + (1.0 - s1 - 1.0 + 1.0) * 0.0,
+            0.0,
+        ];
         let _ = ge1;
         let gcb = cb.grad();
         close(gcb.double_value(&[2, 0]), ge0[0]);

@@ -33,7 +33,10 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unreadable");
-            Err(anyhow!("{}: not a valid tokenizer ({what})", path.display()))
+            Err(anyhow!(
+                "{}: not a valid tokenizer ({what})",
+                path.display()
+            ))
         }
     }
 }
@@ -52,10 +55,20 @@ pub struct TokenBatch {
 impl TextTokenizer {
     pub fn from_file(path: &Path, max_len: usize) -> Result<Self> {
         let mut inner = load_tokenizer(path)?;
-        let pad_id = inner.get_padding().map(|p| p.pad_id).or_else(|| inner.token_to_id("[PAD]")).or_else(|| inner.token_to_id("<pad>")).unwrap_or(0);
-        let pad_token = inner.id_to_token(pad_id).unwrap_or_else(|| "[PAD]".to_string());
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .or_else(|| inner.token_to_id("<pad>"))
+            .unwrap_or(0);
+        let pad_token = inner
+            .id_to_token(pad_id)
+            .unwrap_or_else(|| "[PAD]".to_string());
         inner
-            .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         inner.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
@@ -67,7 +80,10 @@ impl TextTokenizer {
     }
 
     pub fn encode_batch(&self, texts: &[&str], device: Device) -> Result<TokenBatch> {
-        let encodings = self.inner.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
         let len = encodings.first().map_or(0, |e| e.get_ids().len());
         let mut ids = Vec::with_capacity(texts.len() * len);
         let mut mask = Vec::with_capacity(texts.len() * len);
@@ -84,7 +100,10 @@ impl TextTokenizer {
 
     /// Number of tokens of one text after truncation (special tokens included).
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
-        let e = self.inner.encode(text, true).map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let e = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
         Ok(e.get_attention_mask().iter().filter(|&&m| m == 1).count())
     }
 }
@@ -104,8 +123,15 @@ mod tests {
         assert_eq!(ok.count_tokens("alpha beta").unwrap(), 2);
         // The case the index fuzzer found: one byte gone from `"decoder":null`, on which the
         // tokenizers crate panics while deserialising.
-        std::fs::write(&path, TOKENIZER.replace("\"decoder\":null", "\"decoder\":nul")).unwrap();
-        let err = TextTokenizer::from_file(&path, 8).err().expect("a damaged file must not load").to_string();
+        std::fs::write(
+            &path,
+            TOKENIZER.replace("\"decoder\":null", "\"decoder\":nul"),
+        )
+        .unwrap();
+        let err = TextTokenizer::from_file(&path, 8)
+            .err()
+            .expect("a damaged file must not load")
+            .to_string();
         assert!(err.contains("tokenizer.json"), "{err}");
         // Every single-byte deletion: an error or a tokenizer, never a panic.
         for i in 0..TOKENIZER.len() {

@@ -40,8 +40,8 @@ fn minilm_mean_pooled_embeddings_match_sentence_transformers() {
         eprintln!("skipped: shared all-MiniLM-L6-v2 not found (set GENRET_SHARED)");
         return;
     };
-    let reference: Reference =
-        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).expect("reference json");
+    let reference: Reference = serde_json::from_str(include_str!("fixtures/minilm_reference.json"))
+        .expect("reference json");
     let ckpt = Checkpoint::resolve(dir.to_str().unwrap()).expect("checkpoint");
     let embedder = Embedder::load(&ckpt, reference.max_seq_length, Device::Cpu).expect("load");
     let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();

@@ -74,7 +74,9 @@ pub fn remove_directions(centroids: &Tensor, means: &Tensor) -> Tensor {
 /// of step 2 were never chosen, and their rows were 40% shorter). Equal norms make the argmax
 /// a choice of direction.
 pub fn equalize_norms(centroids: &Tensor) -> Tensor {
-    let norms = centroids.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+    let norms = centroids
+        .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+        .clamp_min(1e-12);
     let mean = norms.mean(norms.kind());
     centroids / norms * mean
 }
@@ -85,7 +87,11 @@ mod tests {
 
     fn agreement(states: &Tensor, rows: &Tensor, labels: &[i64]) -> f64 {
         let argmax = states.matmul(&rows.tr()).argmax(-1, false);
-        argmax.eq_tensor(&Tensor::from_slice(labels)).to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
+        argmax
+            .eq_tensor(&Tensor::from_slice(labels))
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[])
     }
 
     /// Four prefix groups with large, different mean offsets; inside each group, points lie
@@ -115,8 +121,12 @@ mod tests {
         let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
         let centroids = &centres + &global;
         let only_global = remove_directions(&centroids, &global);
-        let per_group = remove_directions(&centroids, &group_means(&states, &prefix_groups(&codes, 1)));
-        let (a_global, a_group) = (agreement(&states, &only_global, &labels), agreement(&states, &per_group, &labels));
+        let per_group =
+            remove_directions(&centroids, &group_means(&states, &prefix_groups(&codes, 1)));
+        let (a_global, a_group) = (
+            agreement(&states, &only_global, &labels),
+            agreement(&states, &per_group, &labels),
+        );
         assert!(a_group > 0.95, "prefix means removed: {a_group}");
         assert!(a_global < 0.8, "only the corpus mean removed: {a_global}");
     }
@@ -126,7 +136,10 @@ mod tests {
         let c = Tensor::from_slice(&[3.0f64, 4.0, 0.0, 1.0]).view([2, 2]);
         let out: Vec<f64> = Vec::try_from(equalize_norms(&c).view([-1])).unwrap();
         let want = [0.6 * 3.0, 0.8 * 3.0, 0.0, 3.0];
-        assert!(out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{out:?}");
+        assert!(
+            out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -136,17 +149,25 @@ mod tests {
         let out: Vec<f64> = Vec::try_from(remove_directions(&c, &mean).view([-1])).unwrap();
         assert_eq!(out, vec![1.0, 2.0, 0.0, 4.0, 0.0, 0.0]);
         let zero = Tensor::zeros([1, 3], (Kind::Double, tch::Device::Cpu));
-        assert!(remove_directions(&c, &zero).equal(&c), "no direction to remove");
+        assert!(
+            remove_directions(&c, &zero).equal(&c),
+            "no direction to remove"
+        );
     }
 
     #[test]
     fn group_means_are_size_weighted_per_prefix() {
         let states = Tensor::from_slice(&[1.0f64, 3.0, 10.0]).view([3, 1]);
         let codes = vec![vec![0, 5], vec![0, 6], vec![1, 5]];
-        let m: Vec<f64> = Vec::try_from(group_means(&states, &prefix_groups(&codes, 1)).view([-1])).unwrap();
+        let m: Vec<f64> =
+            Vec::try_from(group_means(&states, &prefix_groups(&codes, 1)).view([-1])).unwrap();
         assert_eq!(m.len(), 2);
-        assert!((m[0] - 2.0 * 2f64.sqrt()).abs() < 1e-12 && (m[1] - 10.0).abs() < 1e-12, "{m:?}");
-        let m0: Vec<f64> = Vec::try_from(group_means(&states, &prefix_groups(&codes, 0)).view([-1])).unwrap();
+        assert!(
+            (m[0] - 2.0 * 2f64.sqrt()).abs() < 1e-12 && (m[1] - 10.0).abs() < 1e-12,
+            "{m:?}"
+        );
+        let m0: Vec<f64> =
+            Vec::try_from(group_means(&states, &prefix_groups(&codes, 0)).view([-1])).unwrap();
         assert!((m0[0] - 14.0 / 3.0 * 3f64.sqrt()).abs() < 1e-12, "{m0:?}");
     }
 }

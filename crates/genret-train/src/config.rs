@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use genret_docids::{SchemeConfig, SchemeKind};
 use genret_model::decoder::DecoderConfig;
 use genret_model::losses::LossWeights;
-use genret_docids::{SchemeConfig, SchemeKind};
 use serde::{Deserialize, Serialize};
 
 /// Which encoder weights train.
@@ -77,7 +77,13 @@ pub struct DocidSection {
 
 impl Default for DocidSection {
     fn default() -> Self {
-        Self { steps: 0, codebook_size: 0, temperature: 1.0, ranking_temperature: 1.0, reassign_at_end: true }
+        Self {
+            steps: 0,
+            codebook_size: 0,
+            temperature: 1.0,
+            ranking_temperature: 1.0,
+            reassign_at_end: true,
+        }
     }
 }
 
@@ -108,7 +114,12 @@ pub struct OptimSection {
 
 impl Default for OptimSection {
     fn default() -> Self {
-        Self { lr: 5e-4, weight_decay: 0.01, grad_clip: 1.0, batch_size: 64 }
+        Self {
+            lr: 5e-4,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            batch_size: 64,
+        }
     }
 }
 
@@ -137,7 +148,15 @@ pub struct ScheduleSection {
 
 impl Default for ScheduleSection {
     fn default() -> Self {
-        Self { warmup_epochs: 1, main_epochs: 2, final_epochs: 1, log_every: 20, progressive: true, joint_epochs: 0, fixed_epochs: 0 }
+        Self {
+            warmup_epochs: 1,
+            main_epochs: 2,
+            final_epochs: 1,
+            log_every: 20,
+            progressive: true,
+            joint_epochs: 0,
+            fixed_epochs: 0,
+        }
     }
 }
 
@@ -157,7 +176,14 @@ pub struct SinkhornSection {
 
 impl Default for SinkhornSection {
     fn default() -> Self {
-        Self { enabled: true, epsilon: 1.0, max_iters: 100, tol: 1e-6, rescale: true, one_sided: false }
+        Self {
+            enabled: true,
+            epsilon: 1.0,
+            max_iters: 100,
+            tol: 1e-6,
+            rescale: true,
+            one_sided: false,
+        }
     }
 }
 
@@ -210,7 +236,10 @@ impl Default for HealthSection {
     fn default() -> Self {
         // Reported, not fatal: a run that ends with shared docids still gives a usable index
         // (documents sharing a docid are ordered by their states); stopping gave none.
-        Self { collapse_fraction: 0.1, allow_collapse: true }
+        Self {
+            collapse_fraction: 0.1,
+            allow_collapse: true,
+        }
     }
 }
 
@@ -258,7 +287,14 @@ pub struct SignalSection {
 
 impl Default for SignalSection {
     fn default() -> Self {
-        Self { sources: Vec::new(), train_split: "train".into(), pseudo_queries: None, fallback_per_doc: 3, max_docs_per_query: 8, max_queries_per_doc: 16 }
+        Self {
+            sources: Vec::new(),
+            train_split: "train".into(),
+            pseudo_queries: None,
+            fallback_per_doc: 3,
+            max_docs_per_query: 8,
+            max_queries_per_doc: 16,
+        }
     }
 }
 
@@ -312,8 +348,10 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid training configuration", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{}: invalid training configuration", path.display()))
     }
 
     pub fn to_toml(&self) -> String {
@@ -329,16 +367,29 @@ impl TrainConfig {
         if self.docids.steps == 0 {
             self.docids.steps = m;
         }
-        anyhow::ensure!(self.docids.codebook_size >= 2, "docids.codebook_size must be at least 2");
-        anyhow::ensure!(self.optim.batch_size >= 2, "optim.batch_size must be at least 2 (in-batch negatives)");
-        anyhow::ensure!((0.0..1.0).contains(&self.holdout_docs), "holdout_docs must be in [0, 1)");
-        anyhow::ensure!(self.schedule.log_every >= 1, "schedule.log_every must be at least 1");
+        anyhow::ensure!(
+            self.docids.codebook_size >= 2,
+            "docids.codebook_size must be at least 2"
+        );
+        anyhow::ensure!(
+            self.optim.batch_size >= 2,
+            "optim.batch_size must be at least 2 (in-batch negatives)"
+        );
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.holdout_docs),
+            "holdout_docs must be in [0, 1)"
+        );
+        anyhow::ensure!(
+            self.schedule.log_every >= 1,
+            "schedule.log_every must be at least 1"
+        );
         if self.schedule.joint_epochs == 0 {
             self.schedule.joint_epochs = self.schedule.main_epochs * self.docids.steps;
         }
         if self.schedule.fixed_epochs == 0 {
             let s = &self.schedule;
-            self.schedule.fixed_epochs = self.docids.steps * (s.warmup_epochs + s.main_epochs) + s.final_epochs;
+            self.schedule.fixed_epochs =
+                self.docids.steps * (s.warmup_epochs + s.main_epochs) + s.final_epochs;
         }
         anyhow::ensure!(
             self.model.mode != TrainMode::TopLayers || self.model.trainable_layers >= 1,
@@ -365,10 +416,27 @@ impl TrainConfig {
         let mut c = TrainConfig::default();
         c.model.doc_max_len = 48;
         c.model.query_max_len = 16;
-        c.decoder = DecoderConfig { layers: 1, heads: 2, ffn_multiple: 2, dropout: 0.1, max_positions: 8, ..Default::default() };
-        c.docids = DocidSection { steps: 2, codebook_size: 4, ..Default::default() };
+        c.decoder = DecoderConfig {
+            layers: 1,
+            heads: 2,
+            ffn_multiple: 2,
+            dropout: 0.1,
+            max_positions: 8,
+            ..Default::default()
+        };
+        c.docids = DocidSection {
+            steps: 2,
+            codebook_size: 4,
+            ..Default::default()
+        };
         c.optim.batch_size = 8;
-        c.schedule = ScheduleSection { warmup_epochs: 1, main_epochs: 1, final_epochs: 1, log_every: 2, ..Default::default() };
+        c.schedule = ScheduleSection {
+            warmup_epochs: 1,
+            main_epochs: 1,
+            final_epochs: 1,
+            log_every: 2,
+            ..Default::default()
+        };
         c.clustering.kmeans_iters = 10;
         c.health.collapse_fraction = 0.0;
         c
@@ -396,7 +464,9 @@ mod tests {
         let c = TrainConfig::default().resolve(5_183).unwrap();
         let back: TrainConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
-        let err = toml::from_str::<TrainConfig>("[optim]\nlearning_rate = 1.0\n").unwrap_err().to_string();
+        let err = toml::from_str::<TrainConfig>("[optim]\nlearning_rate = 1.0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("learning_rate"), "{err}");
         let partial: TrainConfig = toml::from_str("seed = 7\n[docids]\nsteps = 4\n").unwrap();
         assert_eq!(partial.seed, 7);

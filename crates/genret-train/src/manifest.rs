@@ -48,4 +48,3 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
 }
-

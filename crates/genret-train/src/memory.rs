@@ -26,7 +26,14 @@ pub struct StateCache {
 impl StateCache {
     /// Encodes `texts` (without gradients) through the embeddings and the first `frozen`
     /// encoder layers, or the whole encoder when `frozen` is `None`.
-    pub fn build(model: &GenRet, tokenizer: &TextTokenizer, texts: &[String], frozen: Option<usize>, batch_size: usize, what: &str) -> Result<Self> {
+    pub fn build(
+        model: &GenRet,
+        tokenizer: &TextTokenizer,
+        texts: &[String],
+        frozen: Option<usize>,
+        batch_size: usize,
+        what: &str,
+    ) -> Result<Self> {
         let bar = progress::bar(texts.len() as u64, &format!("encoding {what}"));
         let mut parts = Vec::new();
         let mut offsets = vec![0i64];
@@ -39,13 +46,31 @@ impl StateCache {
             let tok = tokenizer.encode_batch(&batch, model.device())?;
             let states = tch::no_grad(|| -> Result<Tensor> {
                 Ok(match frozen {
-                    None => model.encode(&tok.input_ids, &tok.attention_mask, false).states,
-                    Some(n) => model.backbone().encode_lower(&tok.input_ids, &tok.attention_mask, n)?,
+                    None => {
+                        model
+                            .encode(&tok.input_ids, &tok.attention_mask, false)
+                            .states
+                    }
+                    Some(n) => {
+                        model
+                            .backbone()
+                            .encode_lower(&tok.input_ids, &tok.attention_mask, n)?
+                    }
                 })
             })?;
-            let lens = Vec::<i64>::try_from(tok.attention_mask.sum_dim_intlist([1i64].as_slice(), false, Kind::Int64))?;
+            let lens = Vec::<i64>::try_from(tok.attention_mask.sum_dim_intlist(
+                [1i64].as_slice(),
+                false,
+                Kind::Int64,
+            ))?;
             for (j, &i) in chunk.iter().enumerate() {
-                rows[i] = Some(states.get(j as i64).narrow(0, 0, lens[j]).to_kind(Kind::Half).to_device(Device::Cpu));
+                rows[i] = Some(
+                    states
+                        .get(j as i64)
+                        .narrow(0, 0, lens[j])
+                        .to_kind(Kind::Half)
+                        .to_device(Device::Cpu),
+                );
             }
             bar.inc(chunk.len() as u64);
         }
@@ -54,7 +79,11 @@ impl StateCache {
             offsets.push(offsets.last().copied().unwrap_or(0) + row.size()[0]);
             parts.push(row);
         }
-        let states = if parts.is_empty() { Tensor::zeros([0, model.hidden_size()], (Kind::Half, Device::Cpu)) } else { Tensor::cat(&parts, 0) };
+        let states = if parts.is_empty() {
+            Tensor::zeros([0, model.hidden_size()], (Kind::Half, Device::Cpu))
+        } else {
+            Tensor::cat(&parts, 0)
+        };
         Ok(Self { states, offsets })
     }
 
@@ -67,16 +96,33 @@ impl StateCache {
 
     /// States `[B, L, H]` (float32, zero-padded) and mask `[B, L]` of the texts `idx`.
     pub fn batch(&self, idx: &[usize], device: Device) -> (Tensor, Tensor) {
-        let lens: Vec<i64> = idx.iter().map(|&i| self.offsets[i + 1] - self.offsets[i]).collect();
+        let lens: Vec<i64> = idx
+            .iter()
+            .map(|&i| self.offsets[i + 1] - self.offsets[i])
+            .collect();
         let max = lens.iter().copied().max().unwrap_or(0);
         let rows: Vec<Tensor> = idx
             .iter()
             .zip(&lens)
-            .map(|(&i, &len)| self.states.narrow(0, self.offsets[i], len).constant_pad_nd([0, 0, 0, max - len]))
+            .map(|(&i, &len)| {
+                self.states
+                    .narrow(0, self.offsets[i], len)
+                    .constant_pad_nd([0, 0, 0, max - len])
+            })
             .collect();
-        let mask: Vec<i64> = lens.iter().flat_map(|&l| (0..max).map(move |j| i64::from(j < l))).collect();
-        let states = Tensor::stack(&rows, 0).to_device(device).to_kind(Kind::Float);
-        (states, Tensor::from_slice(&mask).view([idx.len() as i64, max]).to_device(device))
+        let mask: Vec<i64> = lens
+            .iter()
+            .flat_map(|&l| (0..max).map(move |j| i64::from(j < l)))
+            .collect();
+        let states = Tensor::stack(&rows, 0)
+            .to_device(device)
+            .to_kind(Kind::Float);
+        (
+            states,
+            Tensor::from_slice(&mask)
+                .view([idx.len() as i64, max])
+                .to_device(device),
+        )
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -92,10 +138,18 @@ impl StateCache {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
-        let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
+        let tensors = Tensor::read_safetensors(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let get = |name: &str| {
+            tensors
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.shallow_clone())
+        };
         let states = get("states").with_context(|| format!("{}: no `states`", path.display()))?;
-        let offsets = Vec::<i64>::try_from(get("offsets").with_context(|| format!("{}: no `offsets`", path.display()))?)?;
+        let offsets = Vec::<i64>::try_from(
+            get("offsets").with_context(|| format!("{}: no `offsets`", path.display()))?,
+        )?;
         anyhow::ensure!(
             offsets.last().copied() == Some(states.size()[0]),
             "{}: offsets do not match the states (corrupt cache; delete it)",
@@ -120,7 +174,13 @@ impl StateCache {
 }
 
 /// Cache file for a model (by weights hash), a list of texts and the encoding settings.
-pub fn cache_path(home: &Path, model_hash: &str, texts: &[String], max_len: usize, frozen: Option<usize>) -> PathBuf {
+pub fn cache_path(
+    home: &Path,
+    model_hash: &str,
+    texts: &[String],
+    max_len: usize,
+    frozen: Option<usize>,
+) -> PathBuf {
     let mut h = Sha256::new();
     h.update(model_hash.as_bytes());
     h.update(format!("|{max_len}|{frozen:?}|v1|").as_bytes());
@@ -128,7 +188,9 @@ pub fn cache_path(home: &Path, model_hash: &str, texts: &[String], max_len: usiz
         h.update((t.len() as u64).to_le_bytes());
         h.update(t.as_bytes());
     }
-    home.join("cache").join("states").join(format!("{}.safetensors", &hex(&h.finalize())[..32]))
+    home.join("cache")
+        .join("states")
+        .join(format!("{}.safetensors", &hex(&h.finalize())[..32]))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -142,7 +204,10 @@ pub enum TextStates {
     /// Output of the first `frozen` layers, cached; the layers above run live.
     Lower { cache: StateCache, frozen: usize },
     /// Tokenised and encoded at every batch (full fine-tuning).
-    Live { tokenizer: Box<TextTokenizer>, texts: Vec<String> },
+    Live {
+        tokenizer: Box<TextTokenizer>,
+        texts: Vec<String>,
+    },
 }
 
 impl TextStates {
@@ -174,10 +239,16 @@ mod tests {
     fn batch_pads_and_masks_rows_of_different_lengths() {
         let a = Tensor::ones([2, 3], (Kind::Half, Device::Cpu));
         let b = Tensor::ones([4, 3], (Kind::Half, Device::Cpu)) * 2.0;
-        let cache = StateCache { states: Tensor::cat(&[a, b], 0), offsets: vec![0, 2, 6] };
+        let cache = StateCache {
+            states: Tensor::cat(&[a, b], 0),
+            offsets: vec![0, 2, 6],
+        };
         let (s, m) = cache.batch(&[1, 0], Device::Cpu);
         assert_eq!(s.size(), vec![2, 4, 3]);
-        assert_eq!(Vec::<i64>::try_from(m.view([-1])).unwrap(), vec![1, 1, 1, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            Vec::<i64>::try_from(m.view([-1])).unwrap(),
+            vec![1, 1, 1, 1, 1, 1, 0, 0]
+        );
         assert_eq!(s.double_value(&[0, 3, 2]), 2.0);
         assert_eq!(s.double_value(&[1, 1, 0]), 1.0);
         assert_eq!(s.double_value(&[1, 2, 0]), 0.0);

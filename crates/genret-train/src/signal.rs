@@ -60,18 +60,28 @@ impl TrainingSignal {
             }
             sources.push(SignalSource::Fallback);
         }
-        let mut out = TrainingSignal { queries: vec![Vec::new(); corpus.len()], stats: SignalStats::default() };
+        let mut out = TrainingSignal {
+            queries: vec![Vec::new(); corpus.len()],
+            stats: SignalStats::default(),
+        };
         for source in &sources {
             match source {
                 SignalSource::Qrels => {
                     let Some((qrels, queries)) = train_qrels else {
-                        bail!("signal source `qrels` needs a `{}` split in the dataset", cfg.train_split)
+                        bail!(
+                            "signal source `qrels` needs a `{}` split in the dataset",
+                            cfg.train_split
+                        )
                     };
                     for (qid, docs) in qrels.iter() {
                         let Some(q) = queries.get(qid) else { continue };
                         let mut relevant: Vec<usize> = docs
                             .iter()
-                            .filter_map(|(doc_id, &rel)| corpus.position(doc_id).filter(|&p| rel > 0 && in_training[p]))
+                            .filter_map(|(doc_id, &rel)| {
+                                corpus
+                                    .position(doc_id)
+                                    .filter(|&p| rel > 0 && in_training[p])
+                            })
                             .collect();
                         if cfg.max_docs_per_query > 0 && relevant.len() > cfg.max_docs_per_query {
                             // A query judged relevant to many documents is a topic, not an
@@ -82,11 +92,14 @@ impl TrainingSignal {
                             out.stats.queries_capped += 1;
                         }
                         for pos in relevant {
-                            if cfg.max_queries_per_doc > 0 && out.queries[pos].len() >= cfg.max_queries_per_doc {
+                            if cfg.max_queries_per_doc > 0
+                                && out.queries[pos].len() >= cfg.max_queries_per_doc
+                            {
                                 out.stats.pairs_capped += 1;
                                 continue;
                             }
-                            out.stats.qrels_pairs += usize::from(push_unique(&mut out.queries[pos], &q.text));
+                            out.stats.qrels_pairs +=
+                                usize::from(push_unique(&mut out.queries[pos], &q.text));
                         }
                     }
                 }
@@ -96,11 +109,14 @@ impl TrainingSignal {
                     };
                     for (doc_id, query) in read_pseudo_queries(path)? {
                         if let Some(pos) = corpus.position(&doc_id).filter(|&p| in_training[p]) {
-                            if cfg.max_queries_per_doc > 0 && out.queries[pos].len() >= cfg.max_queries_per_doc {
+                            if cfg.max_queries_per_doc > 0
+                                && out.queries[pos].len() >= cfg.max_queries_per_doc
+                            {
                                 out.stats.pairs_capped += 1;
                                 continue;
                             }
-                            out.stats.pseudo_pairs += usize::from(push_unique(&mut out.queries[pos], &query));
+                            out.stats.pseudo_pairs +=
+                                usize::from(push_unique(&mut out.queries[pos], &query));
                         }
                     }
                 }
@@ -109,9 +125,14 @@ impl TrainingSignal {
                         if !in_training[pos] {
                             continue;
                         }
-                        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (pos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                        for q in fallback_queries(&doc.title, &doc.text, cfg.fallback_per_doc, &mut rng) {
-                            out.stats.fallback_pairs += usize::from(push_unique(&mut out.queries[pos], &q));
+                        let mut rng = ChaCha8Rng::seed_from_u64(
+                            seed ^ (pos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                        );
+                        for q in
+                            fallback_queries(&doc.title, &doc.text, cfg.fallback_per_doc, &mut rng)
+                        {
+                            out.stats.fallback_pairs +=
+                                usize::from(push_unique(&mut out.queries[pos], &q));
                         }
                     }
                 }
@@ -124,7 +145,9 @@ impl TrainingSignal {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn push_unique(list: &mut Vec<String>, text: &str) -> bool {
@@ -143,7 +166,9 @@ pub fn sentences(text: &str) -> Vec<&str> {
     let mut start = 0;
     let bytes = text.as_bytes();
     for i in 0..bytes.len() {
-        if matches!(bytes[i], b'.' | b'?' | b'!') && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace) {
+        if matches!(bytes[i], b'.' | b'?' | b'!')
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace)
+        {
             let s = text[start..=i].trim();
             if !s.is_empty() {
                 out.push(s);
@@ -188,7 +213,8 @@ pub fn fallback_queries(title: &str, text: &str, n: usize, rng: &mut ChaCha8Rng)
 /// Reads pseudo-queries: JSONL lines `{"_id"|"doc_id"|"id": ..., "queries": [...]}` or with a
 /// single `"query"` / `"text"`, or TSV lines `doc_id<TAB>query`.
 pub fn read_pseudo_queries(path: &Path) -> Result<Vec<(String, String)>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening pseudo-queries {}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening pseudo-queries {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let loc = format!("{}:{}", path.display(), i + 1);
@@ -198,15 +224,22 @@ pub fn read_pseudo_queries(path: &Path) -> Result<Vec<(String, String)>> {
             continue;
         }
         if line.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{loc}: invalid JSON"))?;
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{loc}: invalid JSON"))?;
             let id = ["doc_id", "_id", "id"]
                 .iter()
                 .find_map(|k| v.get(*k))
-                .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| v.as_i64().map(|n| n.to_string()))
+                })
                 .with_context(|| format!("{loc}: field `doc_id` (or `_id`) is missing"))?;
             if let Some(qs) = v.get("queries").and_then(|q| q.as_array()) {
                 for q in qs {
-                    let q = q.as_str().with_context(|| format!("{loc}: field `queries` must hold strings"))?;
+                    let q = q
+                        .as_str()
+                        .with_context(|| format!("{loc}: field `queries` must hold strings"))?;
                     out.push((id.clone(), q.to_string()));
                 }
             } else {
@@ -242,8 +275,14 @@ mod tests {
 
     #[test]
     fn sentences_split_on_terminal_punctuation() {
-        assert_eq!(sentences("A b. C d? E f! g"), vec!["A b.", "C d?", "E f!", "g"]);
-        assert_eq!(sentences("p < 0.05 was significant."), vec!["p < 0.05 was significant."]);
+        assert_eq!(
+            sentences("A b. C d? E f! g"),
+            vec!["A b.", "C d?", "E f!", "g"]
+        );
+        assert_eq!(
+            sentences("p < 0.05 was significant."),
+            vec!["p < 0.05 was significant."]
+        );
     }
 
     #[test]
@@ -263,10 +302,18 @@ mod tests {
     fn pseudo_queries_read_jsonl_and_tsv_with_line_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("q.jsonl");
-        std::fs::write(&p, "{\"doc_id\": \"d1\", \"queries\": [\"a\", \"b\"]}\n{\"_id\": 7, \"query\": \"c\"}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"doc_id\": \"d1\", \"queries\": [\"a\", \"b\"]}\n{\"_id\": 7, \"query\": \"c\"}\n",
+        )
+        .unwrap();
         assert_eq!(
             read_pseudo_queries(&p).unwrap(),
-            vec![("d1".into(), "a".into()), ("d1".into(), "b".into()), ("7".into(), "c".into())]
+            vec![
+                ("d1".into(), "a".into()),
+                ("d1".into(), "b".into()),
+                ("7".into(), "c".into())
+            ]
         );
         let t = dir.path().join("q.tsv");
         std::fs::write(&t, "d1\thello world\nbad line\n").unwrap();
@@ -277,19 +324,34 @@ mod tests {
     #[test]
     fn sources_combine_and_skip_held_out_documents() {
         let corpus = Corpus::from_documents(vec![
-            Document { id: "a".into(), title: "Alpha".into(), text: "First sentence here now. Second one is here.".into() },
-            Document { id: "b".into(), title: "".into(), text: "Beta text of some length here.".into() },
+            Document {
+                id: "a".into(),
+                title: "Alpha".into(),
+                text: "First sentence here now. Second one is here.".into(),
+            },
+            Document {
+                id: "b".into(),
+                title: "".into(),
+                text: "Beta text of some length here.".into(),
+            },
         ])
         .unwrap();
         let mut qrels = Qrels::default();
         qrels.insert("q1", "a", 1);
         qrels.insert("q1", "b", 0);
-        let queries = Queries::from_queries(vec![genret_data::Query { id: "q1".into(), text: "what is alpha".into() }]);
+        let queries = Queries::from_queries(vec![genret_data::Query {
+            id: "q1".into(),
+            text: "what is alpha".into(),
+        }]);
         let cfg = SignalSection::default();
-        let s = TrainingSignal::build(&cfg, &corpus, &[true, false], Some((&qrels, &queries)), 3).unwrap();
+        let s = TrainingSignal::build(&cfg, &corpus, &[true, false], Some((&qrels, &queries)), 3)
+            .unwrap();
         assert_eq!(s.queries[0][0], "what is alpha");
         assert!(s.queries[1].is_empty(), "held-out document got queries");
         assert_eq!(s.stats.qrels_pairs, 1);
-        assert_eq!(s.stats.sources, vec![SignalSource::Qrels, SignalSource::Fallback]);
+        assert_eq!(
+            s.stats.sources,
+            vec![SignalSource::Qrels, SignalSource::Fallback]
+        );
     }
 }

@@ -27,8 +27,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::config::{CollisionPolicy, TrainConfig, TrainMode};
 use crate::codebook;
+use crate::config::{CollisionPolicy, TrainConfig, TrainMode};
 use crate::manifest::{self, Manifest};
 use crate::memory::{cache_path, StateCache, TextStates};
 use crate::optim::AdamW;
@@ -39,27 +39,45 @@ use crate::signal::{SignalStats, TrainingSignal};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "unit", rename_all = "kebab-case")]
 pub enum Unit {
-    Warmup { step: usize, epoch: usize },
-    InitCodebook { step: usize },
-    Main { step: usize, epoch: usize },
-    Assign { step: usize },
+    Warmup {
+        step: usize,
+        epoch: usize,
+    },
+    InitCodebook {
+        step: usize,
+    },
+    Main {
+        step: usize,
+        epoch: usize,
+    },
+    Assign {
+        step: usize,
+    },
     Collisions,
-    Final { epoch: usize },
+    Final {
+        epoch: usize,
+    },
     /// Joint training (ablation): every codebook initialised at once...
     InitAll,
     /// ...then epochs with all losses at every step, targets balanced step by step...
-    Joint { epoch: usize },
+    Joint {
+        epoch: usize,
+    },
     /// ...then every document's codes assigned.
     AssignAll,
     /// Rule-based docids: retriever training on the fixed docids.
-    Fixed { epoch: usize },
+    Fixed {
+        epoch: usize,
+    },
 }
 
 /// The plan a configuration implies.
 pub fn plan(cfg: &TrainConfig) -> Vec<Unit> {
     let mut units = Vec::new();
     if cfg.fixed_docids() {
-        return (0..cfg.schedule.fixed_epochs).map(|epoch| Unit::Fixed { epoch }).collect();
+        return (0..cfg.schedule.fixed_epochs)
+            .map(|epoch| Unit::Fixed { epoch })
+            .collect();
     }
     if !cfg.schedule.progressive {
         units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step: 0, epoch }));
@@ -154,16 +172,28 @@ impl RunDir {
     /// Deletes what a training run writes into its folder (see [`RUN_FILES`]), saying what it
     /// deletes; anything else in the folder stays.
     pub fn clear(&self) -> Result<()> {
-        let present: Vec<PathBuf> = RUN_FILES.iter().map(|f| self.root.join(f)).filter(|p| p.exists()).collect();
+        let present: Vec<PathBuf> = RUN_FILES
+            .iter()
+            .map(|f| self.root.join(f))
+            .filter(|p| p.exists())
+            .collect();
         if present.is_empty() {
             return Ok(());
         }
         tracing::warn!(
             "--restart: deleting {}",
-            present.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            present
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         for p in present {
-            let done = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            let done = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
             done.with_context(|| format!("--restart: deleting {}", p.display()))?;
         }
         Ok(())
@@ -171,8 +201,16 @@ impl RunDir {
 }
 
 /// What a training run writes into its folder (all that `--restart` deletes).
-pub const RUN_FILES: [&str; 8] =
-    ["checkpoint", "checkpoint.old", "checkpoint.tmp", "metrics.jsonl", "manifest.json", "config.toml", "docids.tsv", "index"];
+pub const RUN_FILES: [&str; 8] = [
+    "checkpoint",
+    "checkpoint.old",
+    "checkpoint.tmp",
+    "metrics.jsonl",
+    "manifest.json",
+    "config.toml",
+    "docids.tsv",
+    "index",
+];
 
 /// Deterministic seed of a unit: the run seed mixed with the unit's position in the plan.
 fn unit_seed(seed: u64, unit: usize) -> u64 {
@@ -215,16 +253,31 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { resume: false, restart: false, device: Device::Cpu, stop_after_units: None }
+        Self {
+            resume: false,
+            restart: false,
+            device: Device::Cpu,
+            stop_after_units: None,
+        }
     }
 }
 
 /// Trains GenRet on `inputs` into `run_dir`.
-pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &TrainOptions) -> Result<TrainOutput> {
+pub fn train(
+    run_dir: &Path,
+    cfg: TrainConfig,
+    inputs: &TrainInputs<'_>,
+    opts: &TrainOptions,
+) -> Result<TrainOutput> {
     let (resume, device) = (opts.resume, opts.device);
-    anyhow::ensure!(!(opts.resume && opts.restart), "--resume and --restart exclude each other");
+    anyhow::ensure!(
+        !(opts.resume && opts.restart),
+        "--resume and --restart exclude each other"
+    );
     let started = Instant::now();
-    let run = RunDir { root: run_dir.to_path_buf() };
+    let run = RunDir {
+        root: run_dir.to_path_buf(),
+    };
     if opts.restart {
         run.clear()?;
     }
@@ -236,7 +289,10 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         );
     }
     if resume && !has_checkpoint {
-        tracing::info!("{}: no checkpoint to resume from; starting a new run", run.root.display());
+        tracing::info!(
+            "{}: no checkpoint to resume from; starting a new run",
+            run.root.display()
+        );
     }
     // Everything that can be checked without training is checked before anything is written,
     // so a refused run leaves no folder behind.
@@ -247,9 +303,17 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
             "docid shape from the corpus size ({} documents): K = {}{}, M = {}{}",
             inputs.corpus.len(),
             cfg.docids.codebook_size,
-            if auto_k { " (docids.codebook_size = 0: automatic)" } else { "" },
+            if auto_k {
+                " (docids.codebook_size = 0: automatic)"
+            } else {
+                ""
+            },
             cfg.docids.steps,
-            if auto_m { " (docids.steps = 0: automatic)" } else { "" }
+            if auto_m {
+                " (docids.steps = 0: automatic)"
+            } else {
+                ""
+            }
         );
     }
     if cfg.threads > 0 {
@@ -270,8 +334,16 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     for &p in &order[..n_held] {
         in_training[p] = false;
     }
-    let signal = TrainingSignal::build(&cfg.signal, inputs.corpus, &in_training, inputs.train_qrels, cfg.seed)?;
-    let train_docs: Vec<usize> = (0..n).filter(|&p| in_training[p] && !signal.queries[p].is_empty()).collect();
+    let signal = TrainingSignal::build(
+        &cfg.signal,
+        inputs.corpus,
+        &in_training,
+        inputs.train_qrels,
+        cfg.seed,
+    )?;
+    let train_docs: Vec<usize> = (0..n)
+        .filter(|&p| in_training[p] && !signal.queries[p].is_empty())
+        .collect();
     anyhow::ensure!(
         train_docs.len() >= cfg.optim.batch_size,
         "only {} documents to train on, fewer than one batch (optim.batch_size = {}); lower optim.batch_size",
@@ -326,24 +398,49 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
 
     // Encoder states.
     let home = genret_data::dataset::genret_home();
-    let doc_texts: Vec<String> = train_docs.iter().map(|&p| inputs.corpus.documents()[p].full_text()).collect();
+    let doc_texts: Vec<String> = train_docs
+        .iter()
+        .map(|&p| inputs.corpus.documents()[p].full_text())
+        .collect();
     let doc_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)?;
     let query_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.query_max_len)?;
     let frozen = match cfg.model.mode {
         TrainMode::Frozen => Some(None),
         TrainMode::TopLayers => {
-            let layers = encoder_layers.context("this backbone cannot train only its top layers; use mode = \"frozen\" or \"full\"")?;
-            anyhow::ensure!(cfg.model.trainable_layers <= layers, "trainable_layers {} > encoder layers {layers}", cfg.model.trainable_layers);
+            let layers = encoder_layers.context(
+                "this backbone cannot train only its top layers; use mode = \"frozen\" or \"full\"",
+            )?;
+            anyhow::ensure!(
+                cfg.model.trainable_layers <= layers,
+                "trainable_layers {} > encoder layers {layers}",
+                cfg.model.trainable_layers
+            );
             Some(Some(layers - cfg.model.trainable_layers))
         }
         TrainMode::Full => None,
     };
-    let make_states = |texts: Vec<String>, tok: TextTokenizer, max_len: usize, what: &str| -> Result<TextStates> {
+    let make_states = |texts: Vec<String>,
+                       tok: TextTokenizer,
+                       max_len: usize,
+                       what: &str|
+     -> Result<TextStates> {
         match frozen {
-            None => Ok(TextStates::Live { tokenizer: Box::new(tok), texts }),
+            None => Ok(TextStates::Live {
+                tokenizer: Box::new(tok),
+                texts,
+            }),
             Some(lower) => {
                 let path = cache_path(&home, &model_hash, &texts, max_len, lower);
-                let cache = StateCache::load_or_build(&path, || StateCache::build(&model, &tok, &texts, lower, cfg.model.encode_batch_size, what))?;
+                let cache = StateCache::load_or_build(&path, || {
+                    StateCache::build(
+                        &model,
+                        &tok,
+                        &texts,
+                        lower,
+                        cfg.model.encode_batch_size,
+                        what,
+                    )
+                })?;
                 Ok(match lower {
                     None => TextStates::Cached(cache),
                     Some(frozen) => TextStates::Lower { cache, frozen },
@@ -361,14 +458,25 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
     let mut model = model;
     let mut scheme = None;
     if cfg.fixed_docids() {
-        let ids: Vec<String> = train_docs.iter().map(|&p| inputs.corpus.documents()[p].id.clone()).collect();
+        let ids: Vec<String> = train_docs
+            .iter()
+            .map(|&p| inputs.corpus.documents()[p].id.clone())
+            .collect();
         let assignment = assign_scheme(&cfg, &model, &docs, &ids)?;
         cfg.docids.steps = assignment.steps;
         // Atomic docids of documents added later are codes beyond the trained ones: reserve
         // their rows now (never a training target), since the model's shape is fixed.
-        let reserve = if cfg.scheme.kind == SchemeKind::Atomic { n_held } else { 0 };
+        let reserve = if cfg.scheme.kind == SchemeKind::Atomic {
+            n_held
+        } else {
+            0
+        };
         cfg.docids.codebook_size = assignment.codebook_size + reserve;
-        let heads = HeadsConfig { num_steps: cfg.model_steps() as i64, codebook_size: cfg.docids.codebook_size as i64, ..heads };
+        let heads = HeadsConfig {
+            num_steps: cfg.model_steps() as i64,
+            codebook_size: cfg.docids.codebook_size as i64,
+            ..heads
+        };
         tch::manual_seed(cfg.seed as i64);
         vs = nn::VarStore::new(device);
         model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
@@ -399,7 +507,8 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         config: serde_json::to_value(&cfg)?,
         result: None,
     };
-    std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
+    std::fs::create_dir_all(&run.root)
+        .with_context(|| format!("creating {}", run.root.display()))?;
     genret_data::write_json_atomically(&run.manifest(), &manifest)?;
     genret_data::write_atomically(&run.config(), |w| w.write_all(cfg.to_toml().as_bytes()))?;
 
@@ -423,7 +532,9 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
         queries,
         state: RunState {
             next_unit: 0,
-            codes: scheme.as_ref().map_or_else(|| vec![Vec::new(); train_docs.len()], |a| a.codes.clone()),
+            codes: scheme
+                .as_ref()
+                .map_or_else(|| vec![Vec::new(); train_docs.len()], |a| a.codes.clone()),
             health: Vec::new(),
             elapsed_secs: 0.0,
             batches: 0,
@@ -447,16 +558,24 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
 
     let state_position = trainer.cfg.docids.steps.min(trainer.cfg.model_steps() - 1);
     let doc_states = trainer.doc_states(state_position)?;
-    let health = trainer.state.health.last().cloned().context("training produced no docids")?;
+    let health = trainer
+        .state
+        .health
+        .last()
+        .cloned()
+        .context("training produced no docids")?;
     let mut manifest = manifest;
     let wall_secs = trainer.state.elapsed_secs;
-    manifest.result = Some(serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }));
+    manifest.result = Some(
+        serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }),
+    );
     genret_data::write_json_atomically(&trainer.run.manifest(), &manifest)?;
     trainer.write_docids(inputs.corpus)?;
     // Held out, and documents the signal gave no query (e.g. qrels-only training): both are
     // added to the index afterwards as unseen documents.
     let held_out: Vec<usize> = {
-        let trained: std::collections::HashSet<usize> = trainer.train_docs.iter().copied().collect();
+        let trained: std::collections::HashSet<usize> =
+            trainer.train_docs.iter().copied().collect();
         (0..n).filter(|p| !trained.contains(p)).collect()
     };
     Ok(TrainOutput {
@@ -478,13 +597,22 @@ pub fn train(run_dir: &Path, cfg: TrainConfig, inputs: &TrainInputs<'_>, opts: &
 
 /// Docids of a rule-based scheme for the training documents; clustering schemes cluster the
 /// mean-pooled, L2-normalised encoder states (what the dense baseline searches).
-fn assign_scheme(cfg: &TrainConfig, model: &GenRet, docs: &TextStates, ids: &[String]) -> Result<Assignment> {
+fn assign_scheme(
+    cfg: &TrainConfig,
+    model: &GenRet,
+    docs: &TextStates,
+    ids: &[String],
+) -> Result<Assignment> {
     let embeddings = if matches!(cfg.scheme.kind, SchemeKind::HKMeans | SchemeKind::Rq) {
         let idx: Vec<usize> = (0..ids.len()).collect();
         let bar = progress::bar(ids.len() as u64, "document embeddings");
         let mut rows = Vec::new();
         for chunk in idx.chunks(cfg.model.encode_batch_size.max(1) * 2) {
-            let e = tch::no_grad(|| -> Result<Tensor> { Ok(genret_model::embed::l2_normalize(&docs.encoded(model, chunk, false)?.mean_pool())) })?;
+            let e = tch::no_grad(|| -> Result<Tensor> {
+                Ok(genret_model::embed::l2_normalize(
+                    &docs.encoded(model, chunk, false)?.mean_pool(),
+                ))
+            })?;
             rows.push(e.to_kind(Kind::Float).to_device(Device::Cpu));
             bar.inc(chunk.len() as u64);
         }
@@ -496,8 +624,16 @@ fn assign_scheme(cfg: &TrainConfig, model: &GenRet, docs: &TextStates, ids: &[St
         None
     };
     let t0 = Instant::now();
-    let a = genret_docids::assign(&cfg.scheme, ids, embeddings.as_ref().map(|(e, d)| (e.as_slice(), *d)))?;
-    tracing::info!("{} docids assigned in {:.1}s", cfg.scheme.kind, t0.elapsed().as_secs_f64());
+    let a = genret_docids::assign(
+        &cfg.scheme,
+        ids,
+        embeddings.as_ref().map(|(e, d)| (e.as_slice(), *d)),
+    )?;
+    tracing::info!(
+        "{} docids assigned in {:.1}s",
+        cfg.scheme.kind,
+        t0.elapsed().as_secs_f64()
+    );
     Ok(a)
 }
 
@@ -523,14 +659,22 @@ impl Trainer<'_> {
                 Unit::InitCodebook { step } => self.init_codebook(step, seed)?,
                 Unit::Assign { step } => self.assign(step)?,
                 Unit::Collisions => self.resolve_collisions()?,
-                Unit::Final { epoch } | Unit::Fixed { epoch } => self.epoch(unit, self.state.codes[0].len().saturating_sub(1), epoch, true, &mut rng)?,
+                Unit::Final { epoch } | Unit::Fixed { epoch } => self.epoch(
+                    unit,
+                    self.state.codes[0].len().saturating_sub(1),
+                    epoch,
+                    true,
+                    &mut rng,
+                )?,
                 Unit::InitAll => {
                     for step in 0..self.cfg.docids.steps {
                         self.init_codebook(step, unit_seed(seed, step))?;
                         self.assign_codes(step)?;
                     }
                 }
-                Unit::Joint { epoch } => self.epoch(unit, self.cfg.docids.steps - 1, epoch, true, &mut rng)?,
+                Unit::Joint { epoch } => {
+                    self.epoch(unit, self.cfg.docids.steps - 1, epoch, true, &mut rng)?
+                }
                 Unit::AssignAll => {
                     for step in 0..self.cfg.docids.steps {
                         self.assign(step)?;
@@ -542,7 +686,13 @@ impl Trainer<'_> {
             let eta = run_eta(&units, i + 1, session.elapsed().as_secs_f64(), done_now + 1);
             self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs, "run_eta_s": eta }))?;
             if let Some(eta) = eta.filter(|_| i + 1 < units.len()) {
-                tracing::info!("run: {} of {} units done, {:.0} s so far, about {:.0} s left", i + 1, units.len(), self.state.elapsed_secs, eta);
+                tracing::info!(
+                    "run: {} of {} units done, {:.0} s so far, about {:.0} s left",
+                    i + 1,
+                    units.len(),
+                    self.state.elapsed_secs,
+                    eta
+                );
             }
             self.save_checkpoint()?;
             done_now += 1;
@@ -560,15 +710,22 @@ impl Trainer<'_> {
     }
 
     fn codes_tensor(&self, batch: &[usize], len: usize) -> Tensor {
-        let flat: Vec<i64> = batch.iter().flat_map(|&i| self.state.codes[i][..len].iter().map(|&c| i64::from(c))).collect();
-        Tensor::from_slice(&flat).view([batch.len() as i64, len as i64]).to_device(self.model.device())
+        let flat: Vec<i64> = batch
+            .iter()
+            .flat_map(|&i| self.state.codes[i][..len].iter().map(|&c| i64::from(c)))
+            .collect();
+        Tensor::from_slice(&flat)
+            .view([batch.len() as i64, len as i64])
+            .to_device(self.model.device())
     }
 
     /// Batches of training documents for one epoch at `step`: documents sharing the prefix
     /// `z_<step` are kept together (they are each other's hard negatives and the reconstructor's
     /// candidate set), groups in random order, topped up by the next groups.
     fn epoch_batches(&self, step: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
-        let mut groups: Vec<Vec<usize>> = codebook::prefix_groups(&self.state.codes, step).into_values().collect();
+        let mut groups: Vec<Vec<usize>> = codebook::prefix_groups(&self.state.codes, step)
+            .into_values()
+            .collect();
         groups.shuffle(rng);
         let mut order = Vec::with_capacity(self.state.codes.len());
         for mut g in groups {
@@ -614,12 +771,23 @@ impl Trainer<'_> {
     }
 
     fn trainable_params(&self) -> Vec<(String, Tensor)> {
-        self.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect()
+        self.vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect()
     }
 
     /// One epoch at `step`. Warm-up (`main = false`): ranking + prefix losses. Main: all.
     /// Final units fine-tune on the full docids (`step` = last position).
-    fn epoch(&mut self, unit: Unit, step: usize, epoch: usize, main: bool, rng: &mut ChaCha8Rng) -> Result<()> {
+    fn epoch(
+        &mut self,
+        unit: Unit,
+        step: usize,
+        epoch: usize,
+        main: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<()> {
         let is_final = matches!(unit, Unit::Final { .. } | Unit::Fixed { .. });
         let joint = matches!(unit, Unit::Joint { .. });
         // Codebooks of earlier steps stay frozen; in the final phase only a disambiguation
@@ -646,8 +814,15 @@ impl Trainer<'_> {
         let bar = progress::bar(batches.len() as u64, &label);
         let mut sums = [0f64; 6];
         for (b, batch) in batches.iter().enumerate() {
-            let q_idx: Vec<usize> = batch.iter().map(|&i| self.doc_queries[i][rng.gen_range(0..self.doc_queries[i].len())]).collect();
-            let terms = if joint { self.joint_batch_loss(batch, &q_idx)? } else { self.batch_loss(batch, &q_idx, step, main, is_final)? };
+            let q_idx: Vec<usize> = batch
+                .iter()
+                .map(|&i| self.doc_queries[i][rng.gen_range(0..self.doc_queries[i].len())])
+                .collect();
+            let terms = if joint {
+                self.joint_batch_loss(batch, &q_idx)?
+            } else {
+                self.batch_loss(batch, &q_idx, step, main, is_final)?
+            };
             terms.total.backward();
             let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
             if grad_norm.is_finite() {
@@ -658,8 +833,18 @@ impl Trainer<'_> {
             }
             self.state.batches += 1;
             let total = terms.total.double_value(&[]);
-            anyhow::ensure!(total.is_finite(), "loss became {total} at {label}, batch {b}; lower optim.lr or check the data");
-            for (s, v) in sums.iter_mut().zip([total, terms.ranking, terms.generation, terms.prefix, terms.reconstruction, terms.distill]) {
+            anyhow::ensure!(
+                total.is_finite(),
+                "loss became {total} at {label}, batch {b}; lower optim.lr or check the data"
+            );
+            for (s, v) in sums.iter_mut().zip([
+                total,
+                terms.ranking,
+                terms.generation,
+                terms.prefix,
+                terms.reconstruction,
+                terms.distill,
+            ]) {
                 if v.is_finite() {
                     *s += v;
                 }
@@ -684,7 +869,14 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    fn batch_loss(&self, batch: &[usize], q_idx: &[usize], step: usize, main: bool, is_final: bool) -> Result<LossTerms> {
+    fn batch_loss(
+        &self,
+        batch: &[usize],
+        q_idx: &[usize],
+        step: usize,
+        main: bool,
+        is_final: bool,
+    ) -> Result<LossTerms> {
         let pos: Vec<usize> = batch.to_vec();
         let d_enc = self.docs.encoded(&self.model, &pos, true)?;
         let q_enc = self.queries.encoded(&self.model, q_idx, true)?;
@@ -696,19 +888,35 @@ impl Trainer<'_> {
         let (d_t, q_t) = (dd.select(1, step as i64), dq.select(1, step as i64));
         let ranking = losses::ranking_loss(&q_t, &d_t, temp * self.cfg.docids.ranking_temperature);
         let w = &self.cfg.losses;
-        let distill = (w.distill > 0.0).then(|| losses::distill_loss(&q_t, &d_t, &q_enc.mean_pool(), &d_enc.mean_pool(), w.distill_temperature));
+        let distill = (w.distill > 0.0).then(|| {
+            losses::distill_loss(
+                &q_t,
+                &d_t,
+                &q_enc.mean_pool(),
+                &d_enc.mean_pool(),
+                w.distill_temperature,
+            )
+        });
         let prefix_loss = (step > 0).then(|| {
             let terms: Vec<Tensor> = (0..step)
                 .map(|s| {
                     let target = prefix.select(1, s as i64);
-                    losses::generation_loss(&self.model.step_logits(s, &dq.select(1, s as i64)), &target)
-                        + losses::generation_loss(&self.model.step_logits(s, &dd.select(1, s as i64)), &target)
+                    losses::generation_loss(
+                        &self.model.step_logits(s, &dq.select(1, s as i64)),
+                        &target,
+                    ) + losses::generation_loss(
+                        &self.model.step_logits(s, &dd.select(1, s as i64)),
+                        &target,
+                    )
                 })
                 .collect();
             Tensor::stack(&terms, 0).mean(Kind::Float)
         });
         if !main {
-            return Ok(losses::combine(&self.cfg.losses, Some(ranking), None, prefix_loss, None).with_distill(distill, self.cfg.losses.distill));
+            return Ok(
+                losses::combine(&self.cfg.losses, Some(ranking), None, prefix_loss, None)
+                    .with_distill(distill, self.cfg.losses.distill),
+            );
         }
         let logits_d = self.model.step_logits(step, &d_t);
         let logits_q = self.model.step_logits(step, &q_t);
@@ -717,9 +925,19 @@ impl Trainer<'_> {
         } else {
             self.balanced_targets(&logits_d)?
         };
-        let generation = losses::generation_loss(&logits_q, &targets) + losses::generation_loss(&logits_d, &targets);
-        let reconstruction = (!is_final).then(|| losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
-        Ok(losses::combine(&self.cfg.losses, Some(ranking), Some(generation), prefix_loss, reconstruction).with_distill(distill, self.cfg.losses.distill))
+        let generation = losses::generation_loss(&logits_q, &targets)
+            + losses::generation_loss(&logits_d, &targets);
+        let reconstruction = (!is_final).then(|| {
+            losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp)
+        });
+        Ok(losses::combine(
+            &self.cfg.losses,
+            Some(ranking),
+            Some(generation),
+            prefix_loss,
+            reconstruction,
+        )
+        .with_distill(distill, self.cfg.losses.distill))
     }
 
     /// Joint training (ablation of progressive training): all M steps at once. Step t's
@@ -731,19 +949,44 @@ impl Trainer<'_> {
         let temp = self.model.heads.temperature;
         let device = self.model.device();
         let mut prefix = Tensor::zeros([batch.len() as i64, 0], (Kind::Int64, device));
-        let (mut ranking, mut generation, mut reconstruction) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ranking, mut generation, mut reconstruction) =
+            (Vec::new(), Vec::new(), Vec::new());
         for step in 0..self.cfg.docids.steps {
-            let d_t = self.model.decode_states(&d_enc, &prefix, true).select(1, step as i64);
-            let q_t = self.model.decode_states(&q_enc, &prefix, true).select(1, step as i64);
-            ranking.push(losses::ranking_loss(&q_t, &d_t, temp * self.cfg.docids.ranking_temperature));
+            let d_t = self
+                .model
+                .decode_states(&d_enc, &prefix, true)
+                .select(1, step as i64);
+            let q_t = self
+                .model
+                .decode_states(&q_enc, &prefix, true)
+                .select(1, step as i64);
+            ranking.push(losses::ranking_loss(
+                &q_t,
+                &d_t,
+                temp * self.cfg.docids.ranking_temperature,
+            ));
             let logits_d = self.model.step_logits(step, &d_t);
             let targets = self.balanced_targets(&logits_d)?;
-            generation.push(losses::generation_loss(&self.model.step_logits(step, &q_t), &targets) + losses::generation_loss(&logits_d, &targets));
-            reconstruction.push(losses::reconstruction_loss(&self.model.codebooks[step], &targets, &d_t, temp));
+            generation.push(
+                losses::generation_loss(&self.model.step_logits(step, &q_t), &targets)
+                    + losses::generation_loss(&logits_d, &targets),
+            );
+            reconstruction.push(losses::reconstruction_loss(
+                &self.model.codebooks[step],
+                &targets,
+                &d_t,
+                temp,
+            ));
             prefix = Tensor::cat(&[prefix, targets.unsqueeze(1)], 1);
         }
         let mean = |v: Vec<Tensor>| Tensor::stack(&v, 0).mean(Kind::Float);
-        Ok(losses::combine(&self.cfg.losses, Some(mean(ranking)), Some(mean(generation)), None, Some(mean(reconstruction))))
+        Ok(losses::combine(
+            &self.cfg.losses,
+            Some(mean(ranking)),
+            Some(mean(generation)),
+            None,
+            Some(mean(reconstruction)),
+        ))
     }
 
     /// Step-T targets: argmax of the Sinkhorn-balanced plan over the batch's scores (or, in
@@ -751,14 +994,27 @@ impl Trainer<'_> {
     fn balanced_targets(&self, logits: &Tensor) -> Result<Tensor> {
         let (b, k) = logits.size2()?;
         let device = logits.device();
-        let scores: Vec<f64> = Vec::try_from(logits.detach().to_kind(Kind::Double).to_device(Device::Cpu).view([-1]))?;
+        let scores: Vec<f64> = Vec::try_from(
+            logits
+                .detach()
+                .to_kind(Kind::Double)
+                .to_device(Device::Cpu)
+                .view([-1]),
+        )?;
         let s = &self.cfg.sinkhorn;
         let assign: Vec<usize> = if !s.enabled {
             scores.chunks(k as usize).map(argmax).collect()
         } else {
-            let opts = SinkhornOptions { epsilon: s.epsilon, rescale: s.rescale, tol: s.tol, max_iters: s.max_iters };
+            let opts = SinkhornOptions {
+                epsilon: s.epsilon,
+                rescale: s.rescale,
+                tol: s.tol,
+                max_iters: s.max_iters,
+            };
             let result = if s.one_sided {
-                genret_cluster::sinkhorn::one_sided_authors_variant(&scores, b as usize, k as usize, &opts)?
+                genret_cluster::sinkhorn::one_sided_authors_variant(
+                    &scores, b as usize, k as usize, &opts,
+                )?
             } else {
                 genret_cluster::sinkhorn(&scores, b as usize, k as usize, &opts)?
             };
@@ -778,7 +1034,11 @@ impl Trainer<'_> {
         for chunk in idx.chunks(self.cfg.model.encode_batch_size.max(1) * 2) {
             let enc = self.docs.encoded(&self.model, chunk, false)?;
             let prefix = self.codes_tensor(chunk, step);
-            let d = tch::no_grad(|| self.model.decode_states(&enc, &prefix, false).select(1, step as i64));
+            let d = tch::no_grad(|| {
+                self.model
+                    .decode_states(&enc, &prefix, false)
+                    .select(1, step as i64)
+            });
             out.push(d.to_device(Device::Cpu));
             bar.inc(chunk.len() as u64);
         }
@@ -796,7 +1056,11 @@ impl Trainer<'_> {
         for chunk in idx.chunks(self.cfg.model.encode_batch_size.max(1) * 2) {
             let encoded = self.docs.encoded(&self.model, chunk, false)?;
             let prefix = self.codes_tensor(chunk, position);
-            let d = tch::no_grad(|| self.model.decode_states(&encoded, &prefix, false).select(1, position as i64));
+            let d = tch::no_grad(|| {
+                self.model
+                    .decode_states(&encoded, &prefix, false)
+                    .select(1, position as i64)
+            });
             dec.push(d.to_device(Device::Cpu));
             enc.push(tch::no_grad(|| encoded.mean_pool()).to_device(Device::Cpu));
             bar.inc(chunk.len() as u64);
@@ -811,7 +1075,9 @@ impl Trainer<'_> {
             tracing::info!("step {}: codebook left random (ablation)", step + 1);
             return Ok(());
         }
-        let states = self.all_doc_states(step, &format!("step {} states", step + 1))?.to_kind(Kind::Double);
+        let states = self
+            .all_doc_states(step, &format!("step {} states", step + 1))?
+            .to_kind(Kind::Double);
         let (n, dim) = states.size2()?;
         let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
         let groups = codebook::prefix_groups(&self.state.codes, step);
@@ -832,13 +1098,21 @@ impl Trainer<'_> {
         let k = self.cfg.docids.codebook_size;
         anyhow::ensure!(n as usize >= k, "{n} training documents cannot fill a codebook of {k} codes; lower docids.codebook_size");
         let t0 = Instant::now();
-        let km = BalancedKMeans { max_iters: self.cfg.clustering.kmeans_iters, seed, ..BalancedKMeans::new(k) };
+        let km = BalancedKMeans {
+            max_iters: self.cfg.clustering.kmeans_iters,
+            seed,
+            ..BalancedKMeans::new(k)
+        };
         let result = km.fit(&data, n as usize, dim as usize)?;
         let mut centroids = Tensor::from_slice(&result.centroids).view([k as i64, dim]);
         if self.cfg.clustering.center_codebook {
             // See the `codebook` module: shared mean directions make the argmax ignore the
             // clusters.
-            let means = if self.cfg.clustering.project_prefix_means { codebook::group_means(&states, &groups) } else { global };
+            let means = if self.cfg.clustering.project_prefix_means {
+                codebook::group_means(&states, &groups)
+            } else {
+                global
+            };
             centroids = codebook::remove_directions(&centroids, &means);
         }
         if self.cfg.clustering.equal_norm_rows {
@@ -846,10 +1120,22 @@ impl Trainer<'_> {
         }
         let agreement = {
             let argmax = states.matmul(&centroids.tr()).argmax(-1, false);
-            let clusters = Tensor::from_slice(&result.assignment.iter().map(|&a| a as i64).collect::<Vec<_>>());
-            argmax.eq_tensor(&clusters).to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
+            let clusters = Tensor::from_slice(
+                &result
+                    .assignment
+                    .iter()
+                    .map(|&a| a as i64)
+                    .collect::<Vec<_>>(),
+            );
+            argmax
+                .eq_tensor(&clusters)
+                .to_kind(Kind::Double)
+                .mean(Kind::Double)
+                .double_value(&[])
         };
-        let centroids = centroids.to_kind(Kind::Float).to_device(self.model.device());
+        let centroids = centroids
+            .to_kind(Kind::Float)
+            .to_device(self.model.device());
         tch::no_grad(|| self.model.codebooks[step].copy_(&centroids));
         tracing::info!(
             "step {}: balanced k-means (K={k}) in {:.1}s, inertia {:.3}; dot-product argmax agrees with the clusters for {:.1}% of documents",
@@ -890,7 +1176,11 @@ impl Trainer<'_> {
     /// Sets every document's code `z_T` to the greedy choice given its prefix.
     fn assign_codes(&mut self, step: usize) -> Result<()> {
         let states = self.all_doc_states(step, &format!("step {} assign", step + 1))?;
-        let codes = tch::no_grad(|| self.model.step_logits(step, &states.to_device(self.model.device())).argmax(-1, false));
+        let codes = tch::no_grad(|| {
+            self.model
+                .step_logits(step, &states.to_device(self.model.device()))
+                .argmax(-1, false)
+        });
         let codes: Vec<i64> = Vec::try_from(codes.to_device(Device::Cpu))?;
         for (doc, &z) in self.state.codes.iter_mut().zip(&codes) {
             doc.truncate(step);
@@ -926,7 +1216,14 @@ impl Trainer<'_> {
             for step in 0..m {
                 self.assign_codes(step)?;
             }
-            let kept = |l: usize| before.iter().zip(&self.state.codes).filter(|(a, b)| a[..l] == b[..l]).count() as f64 / before.len().max(1) as f64;
+            let kept = |l: usize| {
+                before
+                    .iter()
+                    .zip(&self.state.codes)
+                    .filter(|(a, b)| a[..l] == b[..l])
+                    .count() as f64
+                    / before.len().max(1) as f64
+            };
             let kept: Vec<f64> = (1..=m).map(kept).collect();
             tracing::info!("docids re-assigned by the final tokenizer; share of documents keeping their first 1..M codes: {kept:.3?}");
             self.log(&serde_json::json!({ "event": "reassigned", "kept_prefix_share": kept }))?;
@@ -934,7 +1231,9 @@ impl Trainer<'_> {
             self.report_health(&health, m - 1, "reassigned")?;
             let k = self.cfg.docids.codebook_size;
             let stepwise = DocidHealth::compute(&before, k)?.largest_collision_group;
-            if self.cfg.collisions == CollisionPolicy::Disambiguate && health.largest_collision_group > k.max(stepwise) {
+            if self.cfg.collisions == CollisionPolicy::Disambiguate
+                && health.largest_collision_group > k.max(stepwise)
+            {
                 // The final tokenizer merges more than one disambiguation code can separate,
                 // and more than the step-by-step docids did: keep those.
                 tracing::warn!(
@@ -972,7 +1271,9 @@ impl Trainer<'_> {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
-        self.vs.save(tmp.join("weights.safetensors")).context("saving weights")?;
+        self.vs
+            .save(tmp.join("weights.safetensors"))
+            .context("saving weights")?;
         self.optimizer.save(&tmp.join("optimizer.safetensors"))?;
         std::fs::write(tmp.join("state.json"), serde_json::to_vec(&self.state)?)?;
         sync_dir(&tmp)?;
@@ -995,8 +1296,11 @@ impl Trainer<'_> {
             // Killed between the two renames of a checkpoint swap: the previous one is complete.
             dir = self.run.root.join("checkpoint.old");
         }
-        let state: RunState = serde_json::from_slice(&std::fs::read(dir.join("state.json")).with_context(|| format!("reading {}", dir.join("state.json").display()))?)
-            .with_context(|| format!("{}: unreadable state", dir.display()))?;
+        let state: RunState = serde_json::from_slice(
+            &std::fs::read(dir.join("state.json"))
+                .with_context(|| format!("reading {}", dir.join("state.json").display()))?,
+        )
+        .with_context(|| format!("{}: unreadable state", dir.display()))?;
         anyhow::ensure!(
             state.codes.len() == self.train_docs.len(),
             "{}: the checkpoint holds docids of {} documents, this run trains {}: the data or holdout_docs changed since it was made; pass --restart to start over",
@@ -1005,13 +1309,23 @@ impl Trainer<'_> {
             self.train_docs.len()
         );
         let weights = dir.join("weights.safetensors");
-        genret_model::checkpoint::check_shapes(&self.vs, &weights, "this run's configuration", |n| {
-            genret_model::genret::setting_of(n, "docids.codebook_size", "docids.steps")
-        })
+        genret_model::checkpoint::check_shapes(
+            &self.vs,
+            &weights,
+            "this run's configuration",
+            |n| genret_model::genret::setting_of(n, "docids.codebook_size", "docids.steps"),
+        )
         .context("resuming: change the configuration back, or pass --restart to start over")?;
-        self.vs.load(&weights).context("loading checkpoint weights")?;
-        self.optimizer.load(&dir.join("optimizer.safetensors"), self.model.device())?;
-        tracing::info!("resuming after unit {} of {}", state.next_unit, plan(&self.cfg).len());
+        self.vs
+            .load(&weights)
+            .context("loading checkpoint weights")?;
+        self.optimizer
+            .load(&dir.join("optimizer.safetensors"), self.model.device())?;
+        tracing::info!(
+            "resuming after unit {} of {}",
+            state.next_unit,
+            plan(&self.cfg).len()
+        );
         self.state = state;
         self.log(&serde_json::json!({ "event": "resumed", "next_unit": self.state.next_unit }))?;
         Ok(())
@@ -1056,7 +1370,11 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// counts 1, any other unit 1/4) by those left. `None` before anything was measured.
 fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usize) -> Option<f64> {
     let weight = |u: &Unit| match u {
-        Unit::Warmup { .. } | Unit::Main { .. } | Unit::Final { .. } | Unit::Joint { .. } | Unit::Fixed { .. } => 1.0,
+        Unit::Warmup { .. }
+        | Unit::Main { .. }
+        | Unit::Final { .. }
+        | Unit::Joint { .. }
+        | Unit::Fixed { .. } => 1.0,
         _ => 0.25,
     };
     let first = next.checked_sub(done_in_session)?;
@@ -1094,10 +1412,30 @@ mod tests {
 
     #[test]
     fn disambiguation_numbers_each_group_and_wraps_past_k() {
-        let mut codes = vec![vec![1, 2], vec![1, 2], vec![0, 0], vec![1, 2], vec![1, 2], vec![0, 0]];
+        let mut codes = vec![
+            vec![1, 2],
+            vec![1, 2],
+            vec![0, 0],
+            vec![1, 2],
+            vec![1, 2],
+            vec![0, 0],
+        ];
         let overflow = disambiguate(&mut codes, 3);
-        assert_eq!(codes, vec![vec![1, 2, 0], vec![1, 2, 1], vec![0, 0, 0], vec![1, 2, 2], vec![1, 2, 0], vec![0, 0, 1]]);
-        assert_eq!(overflow, 1, "the fourth member of a group of four shares code 0 with the first");
+        assert_eq!(
+            codes,
+            vec![
+                vec![1, 2, 0],
+                vec![1, 2, 1],
+                vec![0, 0, 0],
+                vec![1, 2, 2],
+                vec![1, 2, 0],
+                vec![0, 0, 1]
+            ]
+        );
+        assert_eq!(
+            overflow, 1,
+            "the fourth member of a group of four shares code 0 with the first"
+        );
         let mut unique = vec![vec![0], vec![1]];
         assert_eq!(disambiguate(&mut unique, 2), 0);
         assert_eq!(unique, vec![vec![0, 0], vec![1, 0]]);
@@ -1105,7 +1443,13 @@ mod tests {
 
     #[test]
     fn run_eta_scales_the_pace_of_finished_epochs() {
-        let units = vec![Unit::Warmup { step: 0, epoch: 0 }, Unit::InitCodebook { step: 0 }, Unit::Main { step: 0, epoch: 0 }, Unit::Assign { step: 0 }, Unit::Final { epoch: 0 }];
+        let units = vec![
+            Unit::Warmup { step: 0, epoch: 0 },
+            Unit::InitCodebook { step: 0 },
+            Unit::Main { step: 0, epoch: 0 },
+            Unit::Assign { step: 0 },
+            Unit::Final { epoch: 0 },
+        ];
         assert_eq!(run_eta(&units, 0, 0.0, 0), None);
         // Warm-up done in 10 s: 2.5 epoch-equivalents left (init 0.25, main 1, assign 0.25, final 1).
         assert_eq!(run_eta(&units, 1, 10.0, 1), Some(25.0));

@@ -32,12 +32,30 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
             b
         }),
         // A valid configuration with one number replaced by an extreme one.
-        (any::<prop::sample::Index>(), prop_oneof![Just("0"), Just("-1"), Just("1e308"), Just("18446744073709551615"), Just("nan")]).prop_map(|(at, v)| {
-            let text = sample();
-            let numbers: Vec<(usize, usize)> = text.match_indices(" = ").map(|(i, _)| (i + 3, text[i + 3..].find('\n').map_or(text.len(), |e| i + 3 + e))).collect();
-            let (s, e) = numbers[at.index(numbers.len())];
-            format!("{}{}{}", &text[..s], v, &text[e..]).into_bytes()
-        }),
+        (
+            any::<prop::sample::Index>(),
+            prop_oneof![
+                Just("0"),
+                Just("-1"),
+                Just("1e308"),
+                Just("18446744073709551615"),
+                Just("nan")
+            ]
+        )
+            .prop_map(|(at, v)| {
+                let text = sample();
+                let numbers: Vec<(usize, usize)> = text
+                    .match_indices(" = ")
+                    .map(|(i, _)| {
+                        (
+                            i + 3,
+                            text[i + 3..].find('\n').map_or(text.len(), |e| i + 3 + e),
+                        )
+                    })
+                    .collect();
+                let (s, e) = numbers[at.index(numbers.len())];
+                format!("{}{}{}", &text[..s], v, &text[e..]).into_bytes()
+            }),
     ]
 }
 

@@ -20,7 +20,14 @@ fn shared() -> Option<PathBuf> {
 }
 
 fn corpus() -> Corpus {
-    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
+    let topics = [
+        "protein folding",
+        "heart disease",
+        "solar energy",
+        "deep learning",
+        "ocean currents",
+        "stock markets",
+    ];
     let docs = (0..48)
         .map(|i| {
             let t = topics[i % topics.len()];
@@ -52,7 +59,11 @@ fn setup(dir: &std::path::Path) -> Option<TrainConfig> {
 
 /// Serialises the test (GENRET_HOME is process-wide), gives it a folder and the tiny
 /// configuration; `None` (test skipped) without the shared tokenizer.
-fn start() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir, TrainConfig)> {
+fn start() -> Option<(
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    TrainConfig,
+)> {
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("GENRET_HOME", dir.path().join("home"));
@@ -67,13 +78,28 @@ fn start() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir, Tra
 
 #[test]
 fn training_is_deterministic_and_resumes_to_the_same_docids() {
-    let Some((_serial, dir, cfg)) = start() else { return };
+    let Some((_serial, dir, cfg)) = start() else {
+        return;
+    };
     let corpus = corpus();
-    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+    let inputs = TrainInputs {
+        dataset: "synthetic".into(),
+        corpus: &corpus,
+        train_qrels: None,
+        data_files: vec![],
+    };
 
-    let a = train(&dir.path().join("a"), cfg.clone(), &inputs, &TrainOptions::default());
+    let a = train(
+        &dir.path().join("a"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    );
     if a.is_err() {
-        eprintln!("{}", std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap_or_default());
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap_or_default()
+        );
     }
     let a = a.unwrap();
     assert_eq!(a.codes.len(), 48);
@@ -83,39 +109,77 @@ fn training_is_deterministic_and_resumes_to_the_same_docids() {
     assert!(a.codes.iter().all(|c| c[..2].iter().all(|&z| z < 8)));
     // Balanced initialisation and Sinkhorn targets spread step 1 over most codes.
     assert!(a.health.steps[0].codes_used >= 6, "{:?}", a.health.steps[0]);
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("a/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("a/manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["seed"], 42);
-    assert!(manifest["config"]["losses"]["reconstruction"].as_f64().is_some());
+    assert!(manifest["config"]["losses"]["reconstruction"]
+        .as_f64()
+        .is_some());
     let metrics = std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap();
     assert!(metrics.lines().any(|l| l.contains("\"event\":\"health\"")));
     // The final tokenizer re-assigns the docids before collisions (or keeps the step-wise ones
     // when its collisions cannot be separated), and says so.
-    assert!(metrics.contains("\"reassigned\""), "no re-assignment logged");
+    assert!(
+        metrics.contains("\"reassigned\""),
+        "no re-assignment logged"
+    );
 
     // Same seed, fresh run: the same docids.
-    let b = train(&dir.path().join("b"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    let b = train(
+        &dir.path().join("b"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert_eq!(a.codes, b.codes);
 
     // Interrupted after 3 units (mid step 1), then resumed.
     let c_dir = dir.path().join("c");
-    let stop = TrainOptions { stop_after_units: Some(3), ..Default::default() };
+    let stop = TrainOptions {
+        stop_after_units: Some(3),
+        ..Default::default()
+    };
     assert!(train(&c_dir, cfg.clone(), &inputs, &stop).is_err());
     let again = train(&c_dir, cfg.clone(), &inputs, &TrainOptions::default());
-    assert!(again.is_err(), "an existing run must not be overwritten without --resume");
-    let c = train(&c_dir, cfg.clone(), &inputs, &TrainOptions { resume: true, ..Default::default() }).unwrap();
+    assert!(
+        again.is_err(),
+        "an existing run must not be overwritten without --resume"
+    );
+    let c = train(
+        &c_dir,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(a.codes, c.codes);
 
     // Another seed gives other docids (the test would pass vacuously if seeds were ignored).
     let mut other = cfg;
     other.seed = 7;
-    let d = train(&dir.path().join("d"), other, &inputs, &TrainOptions::default()).unwrap();
+    let d = train(
+        &dir.path().join("d"),
+        other,
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert_ne!(a.codes, d.codes);
 }
 
 /// Encoder weights after a run, by variable name.
 fn encoder_weights(out: &genret_train::TrainOutput) -> Vec<(String, tch::Tensor)> {
-    let mut v: Vec<(String, tch::Tensor)> =
-        out.vs.variables().into_iter().filter(|(n, _)| n.starts_with("backbone.encoder.")).collect();
+    let mut v: Vec<(String, tch::Tensor)> = out
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("backbone.encoder."))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -126,13 +190,23 @@ fn training_modes_train_exactly_the_parts_they_name() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("GENRET_HOME", dir.path().join("home"));
-    let Some(mut cfg) = setup(dir.path()) else { return };
+    let Some(mut cfg) = setup(dir.path()) else {
+        return;
+    };
     cfg.docids.codebook_size = 8;
     let corpus = corpus();
-    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+    let inputs = TrainInputs {
+        dataset: "synthetic".into(),
+        corpus: &corpus,
+        train_qrels: None,
+        data_files: vec![],
+    };
     let ckpt = genret_model::checkpoint::Checkpoint::resolve(&cfg.model.checkpoint).unwrap();
     let original: std::collections::BTreeMap<String, tch::Tensor> =
-        tch::Tensor::read_safetensors(&ckpt.weights).unwrap().into_iter().collect();
+        tch::Tensor::read_safetensors(&ckpt.weights)
+            .unwrap()
+            .into_iter()
+            .collect();
     let changed = |out: &genret_train::TrainOutput| -> Vec<String> {
         encoder_weights(out)
             .into_iter()
@@ -142,20 +216,50 @@ fn training_modes_train_exactly_the_parts_they_name() {
     };
 
     cfg.model.mode = TrainMode::Frozen;
-    let frozen = train(&dir.path().join("frozen"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
-    assert!(changed(&frozen).is_empty(), "frozen mode changed {:?}", changed(&frozen));
+    let frozen = train(
+        &dir.path().join("frozen"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        changed(&frozen).is_empty(),
+        "frozen mode changed {:?}",
+        changed(&frozen)
+    );
 
     // The tiny checkpoint has one encoder layer: top-layers with 1 trains it, not the embeddings.
     cfg.model.mode = TrainMode::TopLayers;
     cfg.model.trainable_layers = 1;
-    let top = train(&dir.path().join("top"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    let top = train(
+        &dir.path().join("top"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     let top_changed = changed(&top);
     assert!(!top_changed.is_empty());
-    assert!(top_changed.iter().all(|n| n.starts_with("backbone.encoder.encoder.layer.0.")), "{top_changed:?}");
+    assert!(
+        top_changed
+            .iter()
+            .all(|n| n.starts_with("backbone.encoder.encoder.layer.0.")),
+        "{top_changed:?}"
+    );
 
     cfg.model.mode = TrainMode::Full;
-    let full = train(&dir.path().join("full"), cfg, &inputs, &TrainOptions::default()).unwrap();
-    assert!(changed(&full).iter().any(|n| n.contains("embeddings")), "full mode left the embeddings frozen");
+    let full = train(
+        &dir.path().join("full"),
+        cfg,
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        changed(&full).iter().any(|n| n.contains("embeddings")),
+        "full mode left the embeddings frozen"
+    );
 }
 
 /// Every docid scheme and the joint-training ablation train through the same trainer: unique
@@ -167,41 +271,88 @@ fn every_docid_scheme_and_joint_training_run_through_the_same_trainer() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("GENRET_HOME", dir.path().join("home"));
-    let Some(mut cfg) = setup(dir.path()) else { return };
+    let Some(mut cfg) = setup(dir.path()) else {
+        return;
+    };
     cfg.holdout_docs = 0.125;
     cfg.schedule.fixed_epochs = 1;
     let corpus = corpus();
-    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
-    for kind in [SchemeKind::Atomic, SchemeKind::Naive, SchemeKind::HKMeans, SchemeKind::Rq] {
+    let inputs = TrainInputs {
+        dataset: "synthetic".into(),
+        corpus: &corpus,
+        train_qrels: None,
+        data_files: vec![],
+    };
+    for kind in [
+        SchemeKind::Atomic,
+        SchemeKind::Naive,
+        SchemeKind::HKMeans,
+        SchemeKind::Rq,
+    ] {
         let mut c = cfg.clone();
         c.scheme.kind = kind;
         c.scheme.hkmeans_k = 3;
         c.scheme.leaf_size = 5;
         c.scheme.rq_k = 4;
         let run = dir.path().join(kind.to_string());
-        let out = train(&run, c, &inputs, &TrainOptions::default()).unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+        let out = train(&run, c, &inputs, &TrainOptions::default())
+            .unwrap_or_else(|e| panic!("{kind}: {e:#}"));
         assert_eq!(out.codes.len(), 42, "{kind}: 48 documents less 6 held out");
-        assert_eq!(out.health.distinct_docids, 42, "{kind}: docids must be unique");
+        assert_eq!(
+            out.health.distinct_docids, 42,
+            "{kind}: docids must be unique"
+        );
         let len = out.codes[0].len();
-        assert!(out.codes.iter().all(|c| c.len() == len), "{kind}: one docid length");
-        assert_eq!(out.model.num_steps() as usize, len, "{kind}: no disambiguation step");
+        assert!(
+            out.codes.iter().all(|c| c.len() == len),
+            "{kind}: one docid length"
+        );
+        assert_eq!(
+            out.model.num_steps() as usize,
+            len,
+            "{kind}: no disambiguation step"
+        );
         let k = out.config.docids.codebook_size as u32;
-        assert!(out.codes.iter().flatten().all(|&z| z < k), "{kind}: codes below K");
-        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+        assert!(
+            out.codes.iter().flatten().all(|&z| z < k),
+            "{kind}: codes below K"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(manifest["config"]["scheme"]["kind"], kind.to_string());
         // Held-out documents get docids by the scheme's rule, distinct from the trained ones.
-        let mut state = out.scheme.clone().expect("rule-based schemes keep their state");
+        let mut state = out
+            .scheme
+            .clone()
+            .expect("rule-based schemes keep their state");
         let held = &corpus.documents()[out.held_out[0]];
         let e = [0.1f32; 32];
-        let z = state.assign_new(&held.id, matches!(kind, SchemeKind::HKMeans | SchemeKind::Rq).then_some(&e[..])).unwrap();
-        assert!(!out.codes.contains(&z), "{kind}: a new document got a trained docid");
-        assert!(z.iter().all(|&c| c < k), "{kind}: new docid {z:?} within the model's codebook ({k})");
+        let z = state
+            .assign_new(
+                &held.id,
+                matches!(kind, SchemeKind::HKMeans | SchemeKind::Rq).then_some(&e[..]),
+            )
+            .unwrap();
+        assert!(
+            !out.codes.contains(&z),
+            "{kind}: a new document got a trained docid"
+        );
+        assert!(
+            z.iter().all(|&c| c < k),
+            "{kind}: new docid {z:?} within the model's codebook ({k})"
+        );
     }
 
     // Ablation: all steps trained jointly.
     let mut joint = cfg.clone();
     joint.schedule.progressive = false;
-    let out = train(&dir.path().join("joint"), joint, &inputs, &TrainOptions::default()).unwrap();
+    let out = train(
+        &dir.path().join("joint"),
+        joint,
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert_eq!(out.health.distinct_docids, 42);
     assert!(out.codes.iter().all(|c| c.len() == 3));
     let metrics = std::fs::read_to_string(dir.path().join("joint/metrics.jsonl")).unwrap();
@@ -213,30 +364,66 @@ fn every_docid_scheme_and_joint_training_run_through_the_same_trainer() {
 /// identifiers): 96 documents in 6 topics, every topic query judged relevant to all 16 of its
 /// documents.
 fn topical_collection() -> (Corpus, genret_data::Qrels, genret_data::Queries) {
-    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
+    let topics = [
+        "protein folding",
+        "heart disease",
+        "solar energy",
+        "deep learning",
+        "ocean currents",
+        "stock markets",
+    ];
     let docs: Vec<Document> = (0..96)
         .map(|i| {
             let t = topics[i % topics.len()];
-            Document { id: format!("d{i}"), title: format!("Report {i} on {t}"), text: format!("Finding {} about {t} from site {} in {}.", i * 3, i % 11, 1990 + i) }
+            Document {
+                id: format!("d{i}"),
+                title: format!("Report {i} on {t}"),
+                text: format!(
+                    "Finding {} about {t} from site {} in {}.",
+                    i * 3,
+                    i % 11,
+                    1990 + i
+                ),
+            }
         })
         .collect();
     let mut qrels = genret_data::Qrels::default();
     let mut queries = Vec::new();
     for (q, t) in topics.iter().enumerate() {
-        queries.push(genret_data::Query { id: format!("q{q}"), text: format!("what is known about {t}") });
+        queries.push(genret_data::Query {
+            id: format!("q{q}"),
+            text: format!("what is known about {t}"),
+        });
         for i in (q..96).step_by(topics.len()) {
             qrels.insert(&format!("q{q}"), &format!("d{i}"), 1);
         }
     }
-    (Corpus::from_documents(docs).unwrap(), qrels, genret_data::Queries::from_queries(queries))
+    (
+        Corpus::from_documents(docs).unwrap(),
+        qrels,
+        genret_data::Queries::from_queries(queries),
+    )
 }
 
 #[test]
 fn queries_with_many_relevant_documents_do_not_stop_training() {
-    let Some((_serial, dir, cfg)) = start() else { return };
+    let Some((_serial, dir, cfg)) = start() else {
+        return;
+    };
     let (corpus, qrels, queries) = topical_collection();
-    let inputs = TrainInputs { dataset: "topical".into(), corpus: &corpus, train_qrels: Some((&qrels, &queries)), data_files: vec![] };
-    let out = train(&dir.path().join("run"), cfg, &inputs, &TrainOptions::default()).unwrap();
+    let inputs = TrainInputs {
+        dataset: "topical".into(),
+        corpus: &corpus,
+        train_qrels: Some((&qrels, &queries)),
+        data_files: vec![],
+    };
+    let out = train(
+        &dir.path().join("run"),
+        cfg,
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert_eq!(out.codes.len(), 96);
     // Each topic query trains with at most signal.max_docs_per_query of its 16 documents.
     assert_eq!(out.signal.queries_capped, 6);
@@ -259,48 +446,133 @@ fn err_of(r: anyhow::Result<genret_train::TrainOutput>) -> String {
 
 #[test]
 fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
-    let Some((_serial, dir, cfg)) = start() else { return };
+    let Some((_serial, dir, cfg)) = start() else {
+        return;
+    };
     let corpus = corpus();
-    let inputs = TrainInputs { dataset: "synthetic".into(), corpus: &corpus, train_qrels: None, data_files: vec![] };
+    let inputs = TrainInputs {
+        dataset: "synthetic".into(),
+        corpus: &corpus,
+        train_qrels: None,
+        data_files: vec![],
+    };
 
     // A configuration that cannot train is refused before anything is written.
     let refused = dir.path().join("refused");
     let mut too_wide = cfg.clone();
     too_wide.docids.codebook_size = 64;
     let err = err_of(train(&refused, too_wide, &inputs, &TrainOptions::default()));
-    assert!(err.contains("cannot fill a codebook of 64 codes") && err.contains("docids.codebook_size"), "{err}");
+    assert!(
+        err.contains("cannot fill a codebook of 64 codes") && err.contains("docids.codebook_size"),
+        "{err}"
+    );
     let mut too_big_batch = cfg.clone();
     too_big_batch.optim.batch_size = 100;
-    let err = err_of(train(&refused, too_big_batch, &inputs, &TrainOptions::default()));
+    let err = err_of(train(
+        &refused,
+        too_big_batch,
+        &inputs,
+        &TrainOptions::default(),
+    ));
     assert!(err.contains("optim.batch_size"), "{err}");
     assert!(!refused.exists(), "a refused run leaves no folder");
 
     // Failing before the first finished unit leaves nothing that blocks a plain rerun.
     let early = dir.path().join("early");
-    assert!(train(&early, cfg.clone(), &inputs, &TrainOptions { stop_after_units: Some(0), ..Default::default() }).is_err());
+    assert!(train(
+        &early,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions {
+            stop_after_units: Some(0),
+            ..Default::default()
+        }
+    )
+    .is_err());
     assert!(!early.join("checkpoint").exists());
     let mut stale = std::fs::read_to_string(early.join("metrics.jsonl")).unwrap();
     stale.push_str("{\"event\":\"stale\"}\n");
     std::fs::write(early.join("metrics.jsonl"), stale).unwrap();
-    err_of(train(&early, cfg.clone(), &inputs, &TrainOptions { stop_after_units: Some(1), ..Default::default() }));
+    err_of(train(
+        &early,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions {
+            stop_after_units: Some(1),
+            ..Default::default()
+        },
+    ));
     let metrics = std::fs::read_to_string(early.join("metrics.jsonl")).unwrap();
-    assert!(!metrics.contains("stale"), "a new run starts its log afresh");
+    assert!(
+        !metrics.contains("stale"),
+        "a new run starts its log afresh"
+    );
     assert_eq!(metrics.matches("\"event\":\"unit_done\"").count(), 1);
 
     // Failing later: a plain rerun is refused and names both ways out.
-    let err = err_of(train(&early, cfg.clone(), &inputs, &TrainOptions::default()));
-    assert!(err.contains("--resume") && err.contains("--restart"), "{err}");
+    let err = err_of(train(
+        &early,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    ));
+    assert!(
+        err.contains("--resume") && err.contains("--restart"),
+        "{err}"
+    );
     // Resuming with another K: one sentence with both shapes and the setting, no libtorch trace.
     let mut other_k = cfg.clone();
     other_k.docids.codebook_size = 6;
-    let err = err_of(train(&early, other_k, &inputs, &TrainOptions { resume: true, ..Default::default() }));
-    assert!(err.contains("[8, 32] in the weights") && err.contains("[6, 32]") && err.contains("docids.codebook_size"), "{err}");
+    let err = err_of(train(
+        &early,
+        other_k,
+        &inputs,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    ));
+    assert!(
+        err.contains("[8, 32] in the weights")
+            && err.contains("[6, 32]")
+            && err.contains("docids.codebook_size"),
+        "{err}"
+    );
     assert!(!err.contains("infer_size"), "{err}");
     // --restart deletes the run's files and starts over, ending like a fresh run.
     std::fs::write(early.join("notes.txt"), "mine").unwrap();
-    let restarted = train(&early, cfg.clone(), &inputs, &TrainOptions { restart: true, ..Default::default() }).unwrap();
-    let fresh = train(&dir.path().join("fresh"), cfg.clone(), &inputs, &TrainOptions::default()).unwrap();
+    let restarted = train(
+        &early,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions {
+            restart: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let fresh = train(
+        &dir.path().join("fresh"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert_eq!(restarted.codes, fresh.codes);
-    assert_eq!(std::fs::read_to_string(early.join("notes.txt")).unwrap(), "mine", "--restart deletes only the run's own files");
-    assert!(train(&early, cfg, &inputs, &TrainOptions { resume: true, restart: true, ..Default::default() }).is_err());
+    assert_eq!(
+        std::fs::read_to_string(early.join("notes.txt")).unwrap(),
+        "mine",
+        "--restart deletes only the run's own files"
+    );
+    assert!(train(
+        &early,
+        cfg,
+        &inputs,
+        &TrainOptions {
+            resume: true,
+            restart: true,
+            ..Default::default()
+        }
+    )
+    .is_err());
 }

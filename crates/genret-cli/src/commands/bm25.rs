@@ -266,7 +266,12 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let metrics_path = args.report.path(&args.out);
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: None, fused: None })
+    Ok(Outcome {
+        evaluation,
+        report,
+        groups: None,
+        fused: None,
+    })
 }
 
 /// Opens the index at `dir` when it matches the corpus and settings, else builds it there.
@@ -324,7 +329,12 @@ fn open_or_build(
     let mut first_line: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     while let Some((line, doc)) = reader.next_document()? {
         if let Some(&first) = first_line.get(&doc.id) {
-            return Err(genret_data::DataError::DuplicateId { loc: genret_data::Location::line(&corpus_path, line), id: doc.id, first_line: first }.into());
+            return Err(genret_data::DataError::DuplicateId {
+                loc: genret_data::Location::line(&corpus_path, line),
+                id: doc.id,
+                first_line: first,
+            }
+            .into());
         }
         first_line.insert(doc.id.clone(), line);
         builder.add(&doc)?;

@@ -36,7 +36,12 @@ impl DataArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReportArgs {
     /// Measures to report (genret eval's syntax).
-    #[arg(long, short = 'm', value_name = "LIST", default_value = "nDCG@10,R@1,R@10,R@100,R@1000,MRR@10,MAP")]
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "LIST",
+        default_value = "nDCG@10,R@1,R@10,R@100,R@1000,MRR@10,MAP"
+    )]
     pub metrics: String,
     /// Write metrics, timings and settings as JSON here (default: `<run>.metrics.json`).
     #[arg(long, value_name = "OUT.json")]
@@ -51,7 +56,9 @@ impl ReportArgs {
 
     /// `--metrics-out`, else next to the run (`run.trec` -> `run.metrics.json`).
     pub fn path(&self, out: &std::path::Path) -> PathBuf {
-        self.metrics_out.clone().unwrap_or_else(|| out.with_extension("metrics.json"))
+        self.metrics_out
+            .clone()
+            .unwrap_or_else(|| out.with_extension("metrics.json"))
     }
 }
 
@@ -67,7 +74,11 @@ pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
             None => anyhow::bail!("unknown device `{other}` (cpu, cuda, cuda:N, auto)"),
         },
     };
-    let visible = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
+    let visible = if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    };
     match device {
         tch::Device::Cuda(n) if n < visible => Ok(device),
         _ => anyhow::bail!(
@@ -99,7 +110,10 @@ pub fn judged_split(
     qrels.check_refs(&qrels_path, |q| queries.contains(q), has_doc, strict)?;
     let judged = queries.judged(&qrels);
     if judged.is_empty() {
-        anyhow::bail!("{}: no judged query of the split is in the queries file{empty_hint}", qrels_path.display());
+        anyhow::bail!(
+            "{}: no judged query of the split is in the queries file{empty_hint}",
+            qrels_path.display()
+        );
     }
     Ok((qrels, judged))
 }
@@ -142,14 +156,24 @@ impl Latency {
 
     /// `mean 1.20 ms, p50 1.10 ms, p99 3.40 ms`, for the summary on standard error.
     pub fn describe(&self) -> String {
-        format!("mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms", ms(self.mean), ms(self.p50), ms(self.p99))
+        format!(
+            "mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms",
+            ms(self.mean),
+            ms(self.p50),
+            ms(self.p99)
+        )
     }
 
     /// Adds `{what}_mean_ms`, `{what}_p50_ms`, `{what}_p99_ms` and `{what}_max_ms` to a JSON
     /// object (the `timings` of a report).
     pub fn add_to(&self, timings: &mut serde_json::Value, what: &str) {
         if let Some(map) = timings.as_object_mut() {
-            for (name, d) in [("mean", self.mean), ("p50", self.p50), ("p99", self.p99), ("max", self.max)] {
+            for (name, d) in [
+                ("mean", self.mean),
+                ("p50", self.p50),
+                ("p99", self.p99),
+                ("max", self.max),
+            ] {
                 map.insert(format!("{what}_{name}_ms"), ms(d).into());
             }
         }
@@ -178,7 +202,8 @@ pub fn print_table(evaluation: &genret_eval::Evaluation) -> anyhow::Result<()> {
 /// Writes a JSON report atomically (pretty, newline-terminated).
 pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context;
-    genret_data::write_json_atomically(path, value).with_context(|| format!("writing {}", path.display()))
+    genret_data::write_json_atomically(path, value)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Total size in bytes of the files under `dir` (recursively).
@@ -187,7 +212,11 @@ pub fn dir_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
     for entry in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
     }
     Ok(total)
 }
@@ -270,7 +299,10 @@ pub fn judgements_of(
 ) -> genret_data::Qrels {
     let mut out = genret_data::Qrels::default();
     for (qid, judged) in qrels.iter() {
-        if !judged.iter().any(|(d, &rel)| rel > 0 && origins.get(d) == Some(&origin)) {
+        if !judged
+            .iter()
+            .any(|(d, &rel)| rel > 0 && origins.get(d) == Some(&origin))
+        {
             continue;
         }
         for (d, &rel) in judged {
@@ -285,7 +317,8 @@ pub fn judgements_of(
 /// Builds a subcommand's arguments from an argument list, exactly as the command line would.
 pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyhow::Result<A> {
     let cmd = A::augment_args(clap::Command::new("genret"));
-    let matches = cmd.try_get_matches_from(std::iter::once("genret".to_string()).chain(argv.iter().cloned()))?;
+    let matches = cmd
+        .try_get_matches_from(std::iter::once("genret".to_string()).chain(argv.iter().cloned()))?;
     Ok(A::from_arg_matches(&matches)?)
 }
 
@@ -315,11 +348,17 @@ mod tests {
     #[test]
     fn devices_parse_and_missing_gpus_are_refused() {
         assert_eq!(parse_device("cpu").unwrap(), tch::Device::Cpu);
-        assert!(parse_device("gpu").unwrap_err().to_string().contains("unknown device"));
+        assert!(parse_device("gpu")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown device"));
         if !tch::Cuda::is_available() {
             assert_eq!(parse_device("auto").unwrap(), tch::Device::Cpu);
             let err = parse_device("cuda:1").unwrap_err().to_string();
-            assert!(err.contains("--device cuda:1") && err.contains("0 usable"), "{err}");
+            assert!(
+                err.contains("--device cuda:1") && err.contains("0 usable"),
+                "{err}"
+            );
         }
     }
 
@@ -333,17 +372,24 @@ mod tests {
         qrels.insert("q2", "a", 1);
         qrels.insert("q2", "c", 0); // only a non-relevant added document
         qrels.insert("q3", "z", 1); // not in the index
-        let origins: std::collections::HashMap<String, Origin> =
-            [("a", Origin::Train), ("b", Origin::Added), ("c", Origin::Added)]
-                .into_iter()
-                .map(|(d, o)| (d.to_string(), o))
-                .collect();
+        let origins: std::collections::HashMap<String, Origin> = [
+            ("a", Origin::Train),
+            ("b", Origin::Added),
+            ("c", Origin::Added),
+        ]
+        .into_iter()
+        .map(|(d, o)| (d.to_string(), o))
+        .collect();
         let seen = judgements_of(&qrels, &origins, Origin::Train);
         assert_eq!(seen.query_ids().cloned().collect::<Vec<_>>(), ["q1", "q2"]);
         assert_eq!(seen.num_judgements(), 2);
         let unseen = judgements_of(&qrels, &origins, Origin::Added);
         assert_eq!(unseen.query_ids().cloned().collect::<Vec<_>>(), ["q1"]);
-        assert_eq!(unseen.query("q1").unwrap().len(), 2, "b (relevant) and c (judged 0)");
+        assert_eq!(
+            unseen.query("q1").unwrap().len(),
+            2,
+            "b (relevant) and c (judged 0)"
+        );
     }
 
     #[test]
@@ -359,7 +405,14 @@ mod tests {
     fn latency_summary_and_report_keys() {
         let lat = Latency::of((1..=4).rev().map(Duration::from_millis).collect());
         assert_eq!(lat.mean, Duration::from_micros(2500));
-        assert_eq!((lat.p50, lat.p99, lat.max), (Duration::from_millis(2), Duration::from_millis(4), Duration::from_millis(4)));
+        assert_eq!(
+            (lat.p50, lat.p99, lat.max),
+            (
+                Duration::from_millis(2),
+                Duration::from_millis(4),
+                Duration::from_millis(4)
+            )
+        );
         let mut timings = serde_json::json!({ "wall_s": 1.0 });
         lat.add_to(&mut timings, "query");
         assert_eq!(timings["query_p50_ms"], 2.0);
@@ -376,29 +429,67 @@ mod tests {
             beam: Some(300),
             ..genret_index::Scoring::codes_only()
         };
-        let args = |mode, depth| ScoringArgs { scoring: Some(mode), candidate_depth: depth, ..Default::default() };
-        assert_eq!(args(ScoringMode::DecoderStates, None).resolve(index_default).candidate_depth, None);
-        assert_eq!(args(ScoringMode::Codes, None).resolve(index_default).candidate_depth, None);
-        assert_eq!(args(ScoringMode::EncoderStates, None).resolve(index_default).candidate_depth, Some(2));
-        assert_eq!(args(ScoringMode::EncoderStates, Some(1)).resolve(index_default).candidate_depth, Some(1));
+        let args = |mode, depth| ScoringArgs {
+            scoring: Some(mode),
+            candidate_depth: depth,
+            ..Default::default()
+        };
+        assert_eq!(
+            args(ScoringMode::DecoderStates, None)
+                .resolve(index_default)
+                .candidate_depth,
+            None
+        );
+        assert_eq!(
+            args(ScoringMode::Codes, None)
+                .resolve(index_default)
+                .candidate_depth,
+            None
+        );
+        assert_eq!(
+            args(ScoringMode::EncoderStates, None)
+                .resolve(index_default)
+                .candidate_depth,
+            Some(2)
+        );
+        assert_eq!(
+            args(ScoringMode::EncoderStates, Some(1))
+                .resolve(index_default)
+                .candidate_depth,
+            Some(1)
+        );
         assert_eq!(ScoringArgs::default().resolve(index_default), index_default);
     }
 
     #[test]
     fn a_depth_beyond_the_beam_is_warned_about_only_where_it_cuts() {
         let codes = genret_index::Scoring::codes_only();
-        assert!(depth_beyond_beam(100, 10, &codes, false).unwrap().contains("--depth 100 is larger than --beam 10"));
+        assert!(depth_beyond_beam(100, 10, &codes, false)
+            .unwrap()
+            .contains("--depth 100 is larger than --beam 10"));
         assert!(depth_beyond_beam(10, 10, &codes, false).is_none());
-        assert!(depth_beyond_beam(100, 10, &codes, true).is_none(), "an exact search scores every docid");
-        let states = genret_index::Scoring { states: Some(genret_index::StateKind::Encoder), ..codes };
+        assert!(
+            depth_beyond_beam(100, 10, &codes, true).is_none(),
+            "an exact search scores every docid"
+        );
+        let states = genret_index::Scoring {
+            states: Some(genret_index::StateKind::Encoder),
+            ..codes
+        };
         assert!(depth_beyond_beam(100, 10, &states, false).is_none());
     }
 
     #[test]
     fn metrics_go_next_to_the_run_unless_named() {
         use std::path::Path;
-        let mut report = ReportArgs { metrics: String::new(), metrics_out: None };
-        assert_eq!(report.path(Path::new("a/run.trec")), Path::new("a/run.metrics.json"));
+        let mut report = ReportArgs {
+            metrics: String::new(),
+            metrics_out: None,
+        };
+        assert_eq!(
+            report.path(Path::new("a/run.trec")),
+            Path::new("a/run.metrics.json")
+        );
         report.metrics_out = Some("m.json".into());
         assert_eq!(report.path(Path::new("a/run.trec")), Path::new("m.json"));
     }
@@ -480,8 +571,14 @@ impl ScoringArgs {
 /// The warning for a codes-only beam search asked for more documents than it keeps docids:
 /// at most `beam` docids come back (more documents only where docids are shared), so `depth`
 /// is cut short without a word otherwise. `None` where the scoring gives `depth` anyway.
-pub fn depth_beyond_beam(depth: usize, beam: usize, scoring: &genret_index::Scoring, exact: bool) -> Option<String> {
-    let codes_beam = scoring.states.is_none() && scoring.code != genret_index::CodeScore::Residual && !exact;
+pub fn depth_beyond_beam(
+    depth: usize,
+    beam: usize,
+    scoring: &genret_index::Scoring,
+    exact: bool,
+) -> Option<String> {
+    let codes_beam =
+        scoring.states.is_none() && scoring.code != genret_index::CodeScore::Residual && !exact;
     (codes_beam && depth > beam).then(|| {
         format!("--depth {depth} is larger than --beam {beam}: a codes-only search keeps {beam} docids, so fewer than {depth} documents may come back; raise --beam to at least --depth")
     })
@@ -524,7 +621,11 @@ impl FuseArgs {
     }
     /// `(genret weight, bm25 weight)`.
     pub fn weights(&self) -> anyhow::Result<(f64, f64)> {
-        anyhow::ensure!((0.0..=1.0).contains(&self.fuse_weight), "--fuse-weight {} is outside [0, 1]", self.fuse_weight);
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.fuse_weight),
+            "--fuse-weight {} is outside [0, 1]",
+            self.fuse_weight
+        );
         Ok(match self.fuse_method {
             FuseMethodArg::MinMax => (self.fuse_weight, 1.0 - self.fuse_weight),
             FuseMethodArg::Rrf => (1.0, 1.0),
@@ -539,7 +640,15 @@ pub fn bm25_over_index(index: &genret_index::Index) -> anyhow::Result<genret_bm2
     let docs: Vec<genret_data::Document> = index
         .documents(&positions)?
         .into_iter()
-        .map(|d| genret_data::Document { id: d.doc_id, title: d.title, text: d.text })
+        .map(|d| genret_data::Document {
+            id: d.doc_id,
+            title: d.title,
+            text: d.text,
+        })
         .collect();
-    Ok(genret_bm25::Bm25Index::build(genret_bm25::IndexLocation::Ram, &docs, &genret_bm25::BuildOptions::default())?)
+    Ok(genret_bm25::Bm25Index::build(
+        genret_bm25::IndexLocation::Ram,
+        &docs,
+        &genret_bm25::BuildOptions::default(),
+    )?)
 }

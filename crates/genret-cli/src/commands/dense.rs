@@ -22,7 +22,10 @@ use genret_model::checkpoint::Checkpoint;
 use genret_model::embed::Embedder;
 use serde_json::json;
 
-use super::common::{parse_device, print_table, set_torch_threads, write_json, DataArgs, Latency, Outcome, ReportArgs};
+use super::common::{
+    parse_device, print_table, set_torch_threads, write_json, DataArgs, Latency, Outcome,
+    ReportArgs,
+};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -292,7 +295,12 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     latency.add_to(&mut report["timings"], "query");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: None, fused: None })
+    Ok(Outcome {
+        evaluation,
+        report,
+        groups: None,
+        fused: None,
+    })
 }
 
 #[cfg(test)]
@@ -334,5 +342,4 @@ mod tests {
         );
         assert_eq!(safe_name("a b:c"), "a_b_c");
     }
-
 }

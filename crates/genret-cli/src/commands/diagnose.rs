@@ -59,11 +59,27 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let report = execute(&args)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{} queries of `{}` with a relevant document in the index; beam {}, scoring {}", report["queries"], args.split, args.beam, report["scoring"].as_str().unwrap_or(""))?;
-    writeln!(out, "| step | relevant prefix is the top-1 prefix | relevant prefix in the beam |")?;
+    writeln!(
+        out,
+        "{} queries of `{}` with a relevant document in the index; beam {}, scoring {}",
+        report["queries"],
+        args.split,
+        args.beam,
+        report["scoring"].as_str().unwrap_or("")
+    )?;
+    writeln!(
+        out,
+        "| step | relevant prefix is the top-1 prefix | relevant prefix in the beam |"
+    )?;
     writeln!(out, "|---:|---:|---:|")?;
     for s in report["steps"].as_array().into_iter().flatten() {
-        writeln!(out, "| {} | {:.3} | {:.3} |", s["step"], s["top1"].as_f64().unwrap_or(0.0), s["in_beam"].as_f64().unwrap_or(0.0))?;
+        writeln!(
+            out,
+            "| {} | {:.3} | {:.3} |",
+            s["step"],
+            s["top1"].as_f64().unwrap_or(0.0),
+            s["in_beam"].as_f64().unwrap_or(0.0)
+        )?;
     }
     writeln!(
         out,
@@ -83,8 +99,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 pub fn execute(args: &Args) -> anyhow::Result<serde_json::Value> {
     let dataset = args.data.open()?;
     let index = Index::open(&args.index, parse_device(&args.device)?)?;
-    let positions: std::collections::HashMap<&str, u64> = index.doc_ids().iter().enumerate().map(|(p, id)| (id.as_str(), p as u64)).collect();
-    let (qrels, judged) = judged_split(&dataset, &args.split, args.data.strict, |d| positions.contains_key(d), " (or in the index)")?;
+    let positions: std::collections::HashMap<&str, u64> = index
+        .doc_ids()
+        .iter()
+        .enumerate()
+        .map(|(p, id)| (id.as_str(), p as u64))
+        .collect();
+    let (qrels, judged) = judged_split(
+        &dataset,
+        &args.split,
+        args.data.strict,
+        |d| positions.contains_key(d),
+        " (or in the index)",
+    )?;
     let scoring = args.scoring.resolve(index.config().scoring);
     let depth = index.search_depth(&scoring);
 
@@ -93,34 +120,70 @@ pub fn execute(args: &Args) -> anyhow::Result<serde_json::Value> {
     let mut relevant_ids: Vec<HashSet<String>> = Vec::new();
     let mut texts: Vec<&str> = Vec::new();
     for q in &judged {
-        let docs: Vec<&String> = qrels.query(&q.id).into_iter().flatten().filter(|(_, &g)| g > 0).map(|(d, _)| d).filter(|d| positions.contains_key(d.as_str())).collect();
+        let docs: Vec<&String> = qrels
+            .query(&q.id)
+            .into_iter()
+            .flatten()
+            .filter(|(_, &g)| g > 0)
+            .map(|(d, _)| d)
+            .filter(|d| positions.contains_key(d.as_str()))
+            .collect();
         if docs.is_empty() {
             continue;
         }
         let pos: Vec<u64> = docs.iter().map(|d| positions[d.as_str()]).collect();
-        relevant.push(index.documents(&pos)?.into_iter().map(|d| d.codes[..depth].to_vec()).collect());
+        relevant.push(
+            index
+                .documents(&pos)?
+                .into_iter()
+                .map(|d| d.codes[..depth].to_vec())
+                .collect(),
+        );
         relevant_ids.push(docs.into_iter().cloned().collect());
         texts.push(&q.text);
     }
-    anyhow::ensure!(!texts.is_empty(), "no judged query of `{}` has a relevant document in the index", args.split);
+    anyhow::ensure!(
+        !texts.is_empty(),
+        "no judged query of `{}` has a relevant document in the index",
+        args.split
+    );
     let traces = index.trace(&texts, args.beam, &scoring)?;
-    let hits = index.search_with(&texts, &SearchOptions { beam: args.beam, depth: args.depth, scoring: Some(scoring), ..Default::default() }, |_, _| {})?;
+    let hits = index.search_with(
+        &texts,
+        &SearchOptions {
+            beam: args.beam,
+            depth: args.depth,
+            scoring: Some(scoring),
+            ..Default::default()
+        },
+        |_, _| {},
+    )?;
 
     let n = texts.len() as f64;
     let mut top1 = vec![0usize; depth];
     let mut in_beam = vec![0usize; depth];
     let (mut gap_sum, mut gap_n, mut returned) = (0.0, 0usize, 0usize);
-    for ((trace, rel), (ids, found)) in traces.iter().zip(&relevant).zip(relevant_ids.iter().zip(&hits)) {
+    for ((trace, rel), (ids, found)) in traces
+        .iter()
+        .zip(&relevant)
+        .zip(relevant_ids.iter().zip(&hits))
+    {
         for (t, kept) in trace.trace.iter().enumerate() {
             let prefixes: HashSet<&[u32]> = rel.iter().map(|z| &z[..=t]).collect();
-            if kept.first().is_some_and(|(c, _)| prefixes.contains(c.as_slice())) {
+            if kept
+                .first()
+                .is_some_and(|(c, _)| prefixes.contains(c.as_slice()))
+            {
                 top1[t] += 1;
             }
             if kept.iter().any(|(c, _)| prefixes.contains(c.as_slice())) {
                 in_beam[t] += 1;
             }
         }
-        if let (Some(best), Some(best_rel)) = (trace.beams.first(), trace.beams.iter().find(|b| rel.contains(&b.codes))) {
+        if let (Some(best), Some(best_rel)) = (
+            trace.beams.first(),
+            trace.beams.iter().find(|b| rel.contains(&b.codes)),
+        ) {
             gap_sum += best.log_prob - best_rel.log_prob;
             gap_n += 1;
         }

@@ -118,7 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     writeln!(out, "{p}")?;
                 }
                 out.flush()?;
-                anyhow::bail!("{}: {} problem(s) found; the index cannot be trusted", a.index.display(), problems.len());
+                anyhow::bail!(
+                    "{}: {} problem(s) found; the index cannot be trusted",
+                    a.index.display(),
+                    problems.len()
+                );
             }
         }
     }
@@ -213,7 +217,11 @@ fn print_info(out: &mut dyn Write, info: &IndexInfo, json: bool) -> anyhow::Resu
         ("trie nodes", info.trie_nodes.to_string()),
         (
             "document states",
-            if info.has_states { format!("stored, {} bytes per document", info.state_bytes_per_doc) } else { "none (codes-only scoring)".into() },
+            if info.has_states {
+                format!("stored, {} bytes per document", info.state_bytes_per_doc)
+            } else {
+                "none (codes-only scoring)".into()
+            },
         ),
         ("default scoring", c.scoring.describe()),
         (

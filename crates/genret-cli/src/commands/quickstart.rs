@@ -23,8 +23,8 @@ use anyhow::Context;
 use genret_eval::Evaluation;
 use serde_json::{json, Value};
 
-use super::common::{args_from, write_json, DataArgs, Outcome};
 use super::common::QueryGroup;
+use super::common::{args_from, write_json, DataArgs, Outcome};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -96,24 +96,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.clone();
 
     // 1. GenRet.
-    eprintln!("== 1/4 training GenRet into {}", out.join("train").display());
-    let trained = super::train::execute(args_from(&train_argv(&args, &data, &out.join("train"), None))?)?;
+    eprintln!(
+        "== 1/4 training GenRet into {}",
+        out.join("train").display()
+    );
+    let trained = super::train::execute(args_from(&train_argv(
+        &args,
+        &data,
+        &out.join("train"),
+        None,
+    ))?)?;
 
     // 2. Baselines.
     eprintln!("== 2/4 BM25 and dense baselines");
     let mut bm25_argv = data.clone();
-    bm25_argv.extend(strs(&["--split", &args.split, "--out", &p(&out.join("bm25.trec")), "--metrics-out", &p(&out.join("bm25.json")), "-m", METRICS]));
+    bm25_argv.extend(strs(&[
+        "--split",
+        &args.split,
+        "--out",
+        &p(&out.join("bm25.trec")),
+        "--metrics-out",
+        &p(&out.join("bm25.json")),
+        "-m",
+        METRICS,
+    ]));
     if args.fresh_baselines {
         bm25_argv.push("--rebuild".into());
     }
     let bm25 = super::bm25::execute(args_from(&bm25_argv)?)?;
     let model = match &args.model {
         Some(m) => m.clone(),
-        None => super::train::load_config(&args_from(&train_argv(&args, &data, &out.join("train"), None))?)?.model.checkpoint,
+        None => {
+            super::train::load_config(&args_from(&train_argv(
+                &args,
+                &data,
+                &out.join("train"),
+                None,
+            ))?)?
+            .model
+            .checkpoint
+        }
     };
     let mut dense_argv = data.clone();
-    dense_argv.extend(strs(&["--model", &model, "--split", &args.split, "--out", &p(&out.join("dense.trec")), "--metrics-out", &p(&out.join("dense.json")), "-m", METRICS]));
-    dense_argv.extend(strs(&["--device", if device == "auto" || device == "cpu" { device.as_str() } else { "cuda" }]));
+    dense_argv.extend(strs(&[
+        "--model",
+        &model,
+        "--split",
+        &args.split,
+        "--out",
+        &p(&out.join("dense.trec")),
+        "--metrics-out",
+        &p(&out.join("dense.json")),
+        "-m",
+        METRICS,
+    ]));
+    dense_argv.extend(strs(&[
+        "--device",
+        if device == "auto" || device == "cpu" {
+            device.as_str()
+        } else {
+            "cuda"
+        },
+    ]));
     if args.fresh_baselines {
         dense_argv.push("--rebuild".into());
     }
@@ -121,39 +165,117 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // 3. GenRet search at two beam widths, one query at a time.
     eprintln!("== 3/4 GenRet search");
-    let genret_run = |index: &Path, beam: Option<usize>, name: &str, extra: &[&str]| -> anyhow::Result<Outcome> {
+    let genret_run = |index: &Path,
+                      beam: Option<usize>,
+                      name: &str,
+                      extra: &[&str]|
+     -> anyhow::Result<Outcome> {
         let mut argv = data.clone();
-        argv.extend(strs(&["--index", &p(index), "--split", &args.split, "--out", &p(&out.join(format!("{name}.trec")))]));
+        argv.extend(strs(&[
+            "--index",
+            &p(index),
+            "--split",
+            &args.split,
+            "--out",
+            &p(&out.join(format!("{name}.trec"))),
+        ]));
         if let Some(beam) = beam {
             argv.extend(strs(&["--beam", &beam.to_string()]));
         }
-        argv.extend(strs(&["--depth", "100", "--batch-size", "1", "--device", &device, "-m", METRICS]));
+        argv.extend(strs(&[
+            "--depth",
+            "100",
+            "--batch-size",
+            "1",
+            "--device",
+            &device,
+            "-m",
+            METRICS,
+        ]));
         argv.extend(strs(extra));
         super::run::execute(args_from(&argv)?)
     };
     // The paper's scoring (codes only), the index's default (codes + states), and the hybrid.
-    let b10 = genret_run(&trained.index_dir, Some(10), "genret.codes.beam10", &["--scoring", "codes"])?;
-    let b100 = genret_run(&trained.index_dir, Some(100), "genret.codes.beam100", &["--scoring", "codes"])?;
-    let default = genret_run(&trained.index_dir, None, "genret", &["--fuse", "bm25", "--fuse-weight", &super::train::DEFAULT_FUSE_WEIGHT.to_string()])?;
+    let b10 = genret_run(
+        &trained.index_dir,
+        Some(10),
+        "genret.codes.beam10",
+        &["--scoring", "codes"],
+    )?;
+    let b100 = genret_run(
+        &trained.index_dir,
+        Some(100),
+        "genret.codes.beam100",
+        &["--scoring", "codes"],
+    )?;
+    let default = genret_run(
+        &trained.index_dir,
+        None,
+        "genret",
+        &[
+            "--fuse",
+            "bm25",
+            "--fuse-weight",
+            &super::train::DEFAULT_FUSE_WEIGHT.to_string(),
+        ],
+    )?;
     let hybrid = fused_outcome(&default)?;
 
     let bytes = |o: &Outcome, key: &str| o.report[key].as_u64();
     let secs = |v: &Value| v.as_f64();
     let genret_bytes = bytes(&default, "index_bytes_beyond_weights");
     let rows = vec![
-        Row { name: "BM25 (tantivy)".into(), build_secs: secs(&bm25.report["timings"]["index_s"]), index_bytes: bytes(&bm25, "index_bytes"), outcome: bm25 },
-        Row { name: "dense (same encoder, exact)".into(), build_secs: secs(&dense.report["timings"]["encode_s"]), index_bytes: bytes(&dense, "index_bytes"), outcome: dense },
-        Row { name: "GenRet, codes only (paper scoring), beam 10".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b10 },
-        Row { name: "GenRet, codes only (paper scoring), beam 100".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: b100 },
-        Row { name: "GenRet default (codes + states)".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: default },
-        Row { name: "GenRet + BM25 hybrid (default + BM25)".into(), build_secs: Some(trained.wall_secs), index_bytes: genret_bytes, outcome: hybrid },
+        Row {
+            name: "BM25 (tantivy)".into(),
+            build_secs: secs(&bm25.report["timings"]["index_s"]),
+            index_bytes: bytes(&bm25, "index_bytes"),
+            outcome: bm25,
+        },
+        Row {
+            name: "dense (same encoder, exact)".into(),
+            build_secs: secs(&dense.report["timings"]["encode_s"]),
+            index_bytes: bytes(&dense, "index_bytes"),
+            outcome: dense,
+        },
+        Row {
+            name: "GenRet, codes only (paper scoring), beam 10".into(),
+            build_secs: Some(trained.wall_secs),
+            index_bytes: genret_bytes,
+            outcome: b10,
+        },
+        Row {
+            name: "GenRet, codes only (paper scoring), beam 100".into(),
+            build_secs: Some(trained.wall_secs),
+            index_bytes: genret_bytes,
+            outcome: b100,
+        },
+        Row {
+            name: "GenRet default (codes + states)".into(),
+            build_secs: Some(trained.wall_secs),
+            index_bytes: genret_bytes,
+            outcome: default,
+        },
+        Row {
+            name: "GenRet + BM25 hybrid (default + BM25)".into(),
+            build_secs: Some(trained.wall_secs),
+            index_bytes: genret_bytes,
+            outcome: hybrid,
+        },
     ];
 
     // 4. Seen vs unseen.
     let mut generalisation = None;
     if args.holdout_docs > 0.0 {
-        eprintln!("== 4/4 seen vs unseen: training without {:.0}% of the documents", 100.0 * args.holdout_docs);
-        let held = super::train::execute(args_from(&train_argv(&args, &data, &out.join("holdout"), Some(args.holdout_docs)))?)?;
+        eprintln!(
+            "== 4/4 seen vs unseen: training without {:.0}% of the documents",
+            100.0 * args.holdout_docs
+        );
+        let held = super::train::execute(args_from(&train_argv(
+            &args,
+            &data,
+            &out.join("holdout"),
+            Some(args.holdout_docs),
+        ))?)?;
         let outcome = genret_run(&held.index_dir, None, "holdout", &[])?;
         generalisation = Some((held, outcome));
     } else {
@@ -162,9 +284,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let (table, summary) = render(&args, &trained, &rows, generalisation.as_ref());
     println!("{table}");
-    genret_data::write_atomically(&out.join("quickstart.md"), |w| w.write_all(table.as_bytes()))?;
+    genret_data::write_atomically(&out.join("quickstart.md"), |w| {
+        w.write_all(table.as_bytes())
+    })?;
     write_json(&out.join("quickstart.json"), &summary)?;
-    eprintln!("wrote {} and {}", out.join("quickstart.md").display(), out.join("quickstart.json").display());
+    eprintln!(
+        "wrote {} and {}",
+        out.join("quickstart.md").display(),
+        out.join("quickstart.json").display()
+    );
     Ok(())
 }
 
@@ -175,7 +303,12 @@ fn fused_outcome(o: &Outcome) -> anyhow::Result<Outcome> {
     let evaluation = o.fused.clone().context("the GenRet run was not fused")?;
     let mut report = o.report.clone();
     report["timings"] = o.report["fused"]["timings"].clone();
-    Ok(Outcome { evaluation, report, groups: o.groups.clone(), fused: None })
+    Ok(Outcome {
+        evaluation,
+        report,
+        groups: o.groups.clone(),
+        fused: None,
+    })
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -236,22 +369,39 @@ fn human_bytes(b: Option<u64>) -> String {
 }
 
 /// The markdown table and its JSON twin.
-fn render(args: &Args, trained: &super::train::Trained, rows: &[Row], generalisation: Option<&(super::train::Trained, Outcome)>) -> (String, Value) {
+fn render(
+    args: &Args,
+    trained: &super::train::Trained,
+    rows: &[Row],
+    generalisation: Option<&(super::train::Trained, Outcome)>,
+) -> (String, Value) {
     let mut t = String::new();
-    let _ = writeln!(t, "| system | {} | train/index s | index bytes | p50 ms | p99 ms |", COLUMNS.join(" | "));
-    let _ = writeln!(t, "|---|{}---:|---:|---:|---:|", "---:|".repeat(COLUMNS.len()));
+    let _ = writeln!(
+        t,
+        "| system | {} | train/index s | index bytes | p50 ms | p99 ms |",
+        COLUMNS.join(" | ")
+    );
+    let _ = writeln!(
+        t,
+        "|---|{}---:|---:|---:|---:|",
+        "---:|".repeat(COLUMNS.len())
+    );
     let mut json_rows = Vec::new();
     for row in rows {
         let e = &row.outcome.evaluation;
         let timings = &row.outcome.report["timings"];
-        let (p50, p99) = (timings["query_p50_ms"].as_f64(), timings["query_p99_ms"].as_f64());
+        let (p50, p99) = (
+            timings["query_p50_ms"].as_f64(),
+            timings["query_p99_ms"].as_f64(),
+        );
         let cells: Vec<String> = COLUMNS.iter().map(|c| cell(metric(e, c))).collect();
         let _ = writeln!(
             t,
             "| {} | {} | {} | {} | {} | {} |",
             row.name,
             cells.join(" | "),
-            row.build_secs.map_or("cached".into(), |s| format!("{s:.1}")),
+            row.build_secs
+                .map_or("cached".into(), |s| format!("{s:.1}")),
             human_bytes(row.index_bytes),
             p50.map_or("-".into(), |v| format!("{v:.2}")),
             p99.map_or("-".into(), |v| format!("{v:.2}")),
@@ -268,7 +418,11 @@ fn render(args: &Args, trained: &super::train::Trained, rows: &[Row], generalisa
         h.largest_collision_group,
         h.steps.first().map_or(0.0, |s| s.diversity)
     );
-    let _ = writeln!(t, "Latency is per query (batch size 1) on {}; index bytes exclude the network weights.", args.device);
+    let _ = writeln!(
+        t,
+        "Latency is per query (batch size 1) on {}; index bytes exclude the network weights.",
+        args.device
+    );
 
     let mut json_groups = Value::Null;
     if let Some((held, outcome)) = generalisation {
@@ -300,7 +454,12 @@ fn render(args: &Args, trained: &super::train::Trained, rows: &[Row], generalisa
             );
             j.insert(group.name().into(), json!({ "num_queries": g.num_queries, "genret": g.mean, "bm25": b.mean, "dense": d.mean }));
         }
-        let _ = writeln!(t, "\nHoldout run: trained in {:.0} s; all queries: nDCG@10 {}.", held.wall_secs, cell(metric(&outcome.evaluation, "nDCG@10")));
+        let _ = writeln!(
+            t,
+            "\nHoldout run: trained in {:.0} s; all queries: nDCG@10 {}.",
+            held.wall_secs,
+            cell(metric(&outcome.evaluation, "nDCG@10"))
+        );
         json_groups = Value::Object(j);
     }
     let summary = json!({
@@ -319,6 +478,8 @@ mod tests {
 
     #[test]
     fn every_argument_has_help() {
-        super::super::common::assert_every_argument_has_help(&super::super::common::TestCli::<super::Args>::command());
+        super::super::common::assert_every_argument_has_help(&super::super::common::TestCli::<
+            super::Args,
+        >::command());
     }
 }

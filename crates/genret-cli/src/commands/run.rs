@@ -26,8 +26,8 @@ use genret_index::{Index, Origin, SearchOptions};
 use serde_json::json;
 
 use super::common::{
-    bm25_over_index, classify_queries, judgements_of, write_json, DataArgs, FuseArgs, Latency, Outcome, QueryGroup, ReportArgs,
-    ScoringArgs,
+    bm25_over_index, classify_queries, judgements_of, write_json, DataArgs, FuseArgs, Latency,
+    Outcome, QueryGroup, ReportArgs, ScoringArgs,
 };
 
 const AFTER_HELP: &str = "\
@@ -113,7 +113,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         scoring: Some(scoring),
         exact: args.scoring.exact,
     };
-    if let Some(w) = super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact) {
+    if let Some(w) =
+        super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact)
+    {
         tracing::warn!("{w}");
     }
     let bar = indicatif::ProgressBar::new(texts.len() as u64);
@@ -133,7 +135,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     })?;
     let wall = start.elapsed();
     bar.finish_and_clear();
-    let (query_latency, batch_latency) = (Latency::of(query_times.clone()), Latency::of(batch_times));
+    let (query_latency, batch_latency) =
+        (Latency::of(query_times.clone()), Latency::of(batch_times));
 
     let mut run = Run::new();
     for (query, hits) in judged.iter().zip(&results) {
@@ -170,7 +173,12 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    writeln!(out, "GenRet ({}{})", scoring.describe(), if args.scoring.exact { ", exact" } else { "" })?;
+    writeln!(
+        out,
+        "GenRet ({}{})",
+        scoring.describe(),
+        if args.scoring.exact { ", exact" } else { "" }
+    )?;
     write!(out, "{}", evaluation.table())?;
 
     // Hybrid: the same queries fused with BM25 over the index's documents.
@@ -187,36 +195,64 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
                 let t = Instant::now();
                 let lexical = bm25.search(&query.text, args.depth.max(100))?;
                 let genret_docs = run.get(&query.id).unwrap_or(&[]);
-                let docs = genret_eval::fuse_lists(&[(genret_docs, w_genret), (lexical.as_slice(), w_bm25)], args.fuse.method(), args.depth);
+                let docs = genret_eval::fuse_lists(
+                    &[(genret_docs, w_genret), (lexical.as_slice(), w_bm25)],
+                    args.fuse.method(),
+                    args.depth,
+                );
                 bm25_times.push(t.elapsed());
                 fused_run.insert(query.id.clone(), docs);
             }
             let fused_path = args.out.with_extension("fused.trec");
             fused_run.write_trec(&fused_path, &format!("{}+bm25", args.tag))?;
             let fused_eval = evaluate(&qrels, &fused_run, &metrics, &EvalOptions::default())?;
-            writeln!(out, "\nGenRet + BM25 ({}, GenRet weight {w_genret}): {}", args.fuse.method(), fused_path.display())?;
+            writeln!(
+                out,
+                "\nGenRet + BM25 ({}, GenRet weight {w_genret}): {}",
+                args.fuse.method(),
+                fused_path.display()
+            )?;
             write!(out, "{}", fused_eval.table())?;
             // A fused query costs GenRet's search plus BM25's search and the fusion.
-            let per_query: Vec<Duration> = query_times.iter().zip(&bm25_times).map(|(a, b)| *a + *b).collect();
+            let per_query: Vec<Duration> = query_times
+                .iter()
+                .zip(&bm25_times)
+                .map(|(a, b)| *a + *b)
+                .collect();
             let latency = Latency::of(per_query);
             let mut timings = json!({ "bm25_build_s": build.as_secs_f64() });
             latency.add_to(&mut timings, "query");
-            Some((json!({ "method": args.fuse.method(), "genret_weight": w_genret, "bm25_weight": w_bm25, "run": fused_path, "metrics": fused_eval.mean, "timings": timings }), fused_eval))
+            Some((
+                json!({ "method": args.fuse.method(), "genret_weight": w_genret, "bm25_weight": w_bm25, "run": fused_path, "metrics": fused_eval.mean, "timings": timings }),
+                fused_eval,
+            ))
         }
     };
 
     // Seen vs unseen (the paper's generalisation split), when the index holds added documents.
     let origins: HashMap<String, Origin> = index.store().all_origins()?.into_iter().collect();
-    let class = origins.values().any(|&o| o == Origin::Added).then(|| classify_queries(&qrels, &origins));
+    let class = origins
+        .values()
+        .any(|&o| o == Origin::Added)
+        .then(|| classify_queries(&qrels, &origins));
     let groups = if let Some(class) = &class {
         let mut groups = serde_json::Map::new();
         for group in [QueryGroup::Seen, QueryGroup::Unseen, QueryGroup::Mixed] {
             let sub = evaluation.restrict(|q| class.get(q) == Some(&group));
-            writeln!(out, "\n{} ({} queries: {})", group.name(), sub.num_queries, group.describe())?;
+            writeln!(
+                out,
+                "\n{} ({} queries: {})",
+                group.name(),
+                sub.num_queries,
+                group.describe()
+            )?;
             if sub.num_queries > 0 {
                 write!(out, "{}", sub.table())?;
             }
-            groups.insert(group.name().into(), json!({ "num_queries": sub.num_queries, "metrics": sub.mean }));
+            groups.insert(
+                group.name().into(),
+                json!({ "num_queries": sub.num_queries, "metrics": sub.mean }),
+            );
         }
         Some(serde_json::Value::Object(groups))
     } else {
@@ -228,11 +264,18 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         for (name, origin) in [("seen", Origin::Train), ("unseen", Origin::Added)] {
             let sub_qrels = judgements_of(&qrels, &origins, origin);
             let sub = evaluate(&sub_qrels, &run, &metrics, &EvalOptions::default())?;
-            writeln!(out, "\n{name} documents' judgements only ({} queries with a relevant one)", sub.num_queries)?;
+            writeln!(
+                out,
+                "\n{name} documents' judgements only ({} queries with a relevant one)",
+                sub.num_queries
+            )?;
             if sub.num_queries > 0 {
                 write!(out, "{}", sub.table())?;
             }
-            groups.insert(name.into(), json!({ "num_queries": sub.num_queries, "metrics": sub.mean }));
+            groups.insert(
+                name.into(),
+                json!({ "num_queries": sub.num_queries, "metrics": sub.mean }),
+            );
         }
         Some(serde_json::Value::Object(groups))
     } else {
@@ -240,8 +283,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     };
     out.flush()?;
 
-    let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?
-        .saturating_sub(std::fs::metadata(args.index.join(genret_index::WEIGHTS_FILE)).map_or(0, |m| m.len()));
+    let index_bytes_beyond_weights = super::common::dir_bytes(&args.index)?.saturating_sub(
+        std::fs::metadata(args.index.join(genret_index::WEIGHTS_FILE)).map_or(0, |m| m.len()),
+    );
     let metrics_path = args.report.path(&args.out);
     let mut report = json!({
         "dataset": dataset.name,
@@ -269,7 +313,12 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     batch_latency.add_to(&mut report["timings"], "batch");
     write_json(&metrics_path, &report)?;
     tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome { evaluation, report, groups: class, fused: fused.map(|f| f.1) })
+    Ok(Outcome {
+        evaluation,
+        report,
+        groups: class,
+        fused: fused.map(|f| f.1),
+    })
 }
 
 #[cfg(test)]
@@ -288,8 +337,11 @@ mod tests {
         qrels.insert("q3", "a", 1);
         qrels.insert("q3", "b", 1);
         qrels.insert("q4", "missing", 1);
-        let origins: HashMap<String, Origin> =
-            [("a".to_string(), Origin::Train), ("b".to_string(), Origin::Added)].into();
+        let origins: HashMap<String, Origin> = [
+            ("a".to_string(), Origin::Train),
+            ("b".to_string(), Origin::Added),
+        ]
+        .into();
         let class = classify_queries(&qrels, &origins);
         assert_eq!(class.get("q1"), Some(&QueryGroup::Seen));
         assert_eq!(class.get("q2"), Some(&QueryGroup::Unseen));

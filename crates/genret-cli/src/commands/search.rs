@@ -99,7 +99,9 @@ pub fn search(args: &Args) -> anyhow::Result<Vec<QueryResults>> {
         scoring: Some(scoring),
         exact: args.scoring.exact,
     };
-    if let Some(w) = super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact) {
+    if let Some(w) =
+        super::common::depth_beyond_beam(options.depth, options.beam, &scoring, options.exact)
+    {
         tracing::warn!("{w}");
     }
     let found = index.search_with(&queries, &options, |_, _| {})?;
@@ -147,7 +149,12 @@ pub fn print(
             writeln!(out)?;
         }
         // A long query is shortened in the header (JSON output keeps it whole).
-        writeln!(out, "query {}: {}", i + 1, snippet(&r.query, QUERY_HEADER_CHARS))?;
+        writeln!(
+            out,
+            "query {}: {}",
+            i + 1,
+            snippet(&r.query, QUERY_HEADER_CHARS)
+        )?;
         if r.hits.is_empty() {
             writeln!(out, "  (no document: the index is empty)")?;
         }
@@ -234,11 +241,22 @@ mod tests {
         assert_eq!(json[0]["hits"][0]["docid"].as_array().unwrap().len(), 3);
 
         // A 50,000-character query: the table's header shows its start, JSON keeps it whole.
-        let long = QueryResults { query: "word ".repeat(10_000), hits: Vec::new() };
+        let long = QueryResults {
+            query: "word ".repeat(10_000),
+            hits: Vec::new(),
+        };
         let mut text = Vec::new();
         print(&mut text, std::slice::from_ref(&long), false, 12).unwrap();
-        let header = String::from_utf8(text).unwrap().lines().next().unwrap().to_string();
-        assert!(header.chars().count() < QUERY_HEADER_CHARS + 20 && header.ends_with('…'), "{header}");
+        let header = String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            header.chars().count() < QUERY_HEADER_CHARS + 20 && header.ends_with('…'),
+            "{header}"
+        );
         let mut json = Vec::new();
         print(&mut json, std::slice::from_ref(&long), true, 12).unwrap();
         assert!(String::from_utf8(json).unwrap().len() > 50_000);

@@ -9,7 +9,10 @@ use genret_train::{train, TrainConfig, TrainInputs, TrainOptions};
 use super::common::{parse_device, DataArgs};
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Train GenRet (docids and retriever) on a corpus and build its searchable index", after_help = "Example:\n  genret train --data ../shared/data/scifact --model ../shared/models/all-MiniLM-L6-v2 --out runs/scifact\n  genret train --dataset scifact --out runs/scifact --config genret.toml --resume")]
+#[command(
+    about = "Train GenRet (docids and retriever) on a corpus and build its searchable index",
+    after_help = "Example:\n  genret train --data ../shared/data/scifact --model ../shared/models/all-MiniLM-L6-v2 --out runs/scifact\n  genret train --dataset scifact --out runs/scifact --config genret.toml --resume"
+)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
@@ -109,8 +112,14 @@ pub fn execute(args: Args) -> Result<Trained> {
         train_qrels: qrels.as_ref().map(|q| (q, &queries)),
         data_files,
     };
-    let opts = TrainOptions { resume: args.resume, restart: args.restart, device, stop_after_units: None };
-    let out = train(&args.out, cfg, &inputs, &opts).with_context(|| format!("training into {}", args.out.display()))?;
+    let opts = TrainOptions {
+        resume: args.resume,
+        restart: args.restart,
+        device,
+        stop_after_units: None,
+    };
+    let out = train(&args.out, cfg, &inputs, &opts)
+        .with_context(|| format!("training into {}", args.out.display()))?;
     let index = build_index(&args.out.join("index"), &out, &corpus)?;
     let h = &out.health;
     println!(
@@ -123,8 +132,16 @@ pub fn execute(args: Args) -> Result<Trained> {
         h.steps.first().map_or(0.0, |s| s.diversity)
     );
     println!("run directory: {}", args.out.display());
-    println!("index: {} ({} documents)", index.dir().display(), index.num_docs());
-    Ok(Trained { wall_secs: out.wall_secs, health: out.health.clone(), index_dir: index.dir().to_path_buf() })
+    println!(
+        "index: {} ({} documents)",
+        index.dir().display(),
+        index.num_docs()
+    );
+    Ok(Trained {
+        wall_secs: out.wall_secs,
+        health: out.health.clone(),
+        index_dir: index.dir().to_path_buf(),
+    })
 }
 
 /// The scoring a new index searches with by default, chosen on SciFact's development split
@@ -146,13 +163,23 @@ pub const DEFAULT_FUSE_WEIGHT: f64 = 0.5;
 
 /// Writes the searchable index of a finished run: the trained documents with their docids, then
 /// the held-out documents added with the tokenizer alone (as any new document would be).
-pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpus: &genret_data::Corpus) -> Result<Index> {
+pub fn build_index(
+    dir: &std::path::Path,
+    out: &genret_train::TrainOutput,
+    corpus: &genret_data::Corpus,
+) -> Result<Index> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("replacing {}", dir.display()))?;
     }
-    let mut config = IndexConfig::for_model(&out.model, &out.checkpoint.spec, out.config.model.query_max_len, out.config.model.doc_max_len);
+    let mut config = IndexConfig::for_model(
+        &out.model,
+        &out.checkpoint.spec,
+        out.config.model.query_max_len,
+        out.config.model.doc_max_len,
+    );
     config.docid_steps = out.codes.first().map_or(config.docid_steps, Vec::len);
-    config.disambiguation = !out.config.fixed_docids() && out.config.collisions == genret_train::config::CollisionPolicy::Disambiguate;
+    config.disambiguation = !out.config.fixed_docids()
+        && out.config.collisions == genret_train::config::CollisionPolicy::Disambiguate;
     config.scoring = default_scoring();
     let states = genret_index::states::DocStates::to_blobs(&out.doc_states.0, &out.doc_states.1)?;
     let docs: Vec<(genret_data::Document, Vec<u32>, Origin)> = out
@@ -162,7 +189,15 @@ pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpu
         .map(|(&p, codes)| (corpus.documents()[p].clone(), codes.clone(), Origin::Train))
         .collect();
     config.docid_scheme = out.config.scheme.kind.to_string();
-    let mut index = Index::create_with_states(dir, &config, &out.vs, &out.checkpoint.tokenizer, &docs, out.scheme.as_ref(), Some(&states))?;
+    let mut index = Index::create_with_states(
+        dir,
+        &config,
+        &out.vs,
+        &out.checkpoint.tokenizer,
+        &docs,
+        out.scheme.as_ref(),
+        Some(&states),
+    )?;
     anyhow::ensure!(
         index.state_position() == out.state_position,
         "internal error: the index reads document states at position {}, training wrote them at {}",
@@ -170,10 +205,21 @@ pub fn build_index(dir: &std::path::Path, out: &genret_train::TrainOutput, corpu
         out.state_position
     );
     if !out.held_out.is_empty() {
-        let held: Vec<genret_data::Document> = out.held_out.iter().map(|&p| corpus.documents()[p].clone()).collect();
+        let held: Vec<genret_data::Document> = out
+            .held_out
+            .iter()
+            .map(|&p| corpus.documents()[p].clone())
+            .collect();
         let report = index.add_documents(&held, out.config.model.encode_batch_size)?;
-        let rule = if out.scheme.is_some() { "the scheme's rule for new documents" } else { "the trained tokenizer" };
-        println!("added {} held-out documents with {rule} (no retraining)", report.added);
+        let rule = if out.scheme.is_some() {
+            "the scheme's rule for new documents"
+        } else {
+            "the trained tokenizer"
+        };
+        println!(
+            "added {} held-out documents with {rule} (no retraining)",
+            report.added
+        );
     }
     Ok(index)
 }

@@ -21,7 +21,14 @@ pub fn shared_tokenizer() -> Option<PathBuf> {
 /// A BEIR folder of `n` short documents on a few topics (no training queries: the fallback
 /// signal is used).
 pub fn write_data(dir: &Path, n: usize) {
-    let topics = ["protein folding", "heart disease", "solar energy", "deep learning", "ocean currents", "stock markets"];
+    let topics = [
+        "protein folding",
+        "heart disease",
+        "solar energy",
+        "deep learning",
+        "ocean currents",
+        "stock markets",
+    ];
     std::fs::create_dir_all(dir).unwrap();
     let corpus: String = (0..n)
         .map(|i| {
@@ -79,7 +86,12 @@ impl Fixture {
         let data = tmp.path().join("data");
         write_data(&data, 48);
         let config = tiny_setup(tmp.path(), &tok, tweak);
-        Some(Self { tmp, home, data, config })
+        Some(Self {
+            tmp,
+            home,
+            data,
+            config,
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
