@@ -26,7 +26,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// True when the training query `query_id` belongs to the carved development split.
 pub fn in_dev(query_id: &str) -> bool {
-    fnv1a(query_id.as_bytes()) % DEV_ONE_IN == 0
+    fnv1a(query_id.as_bytes()).is_multiple_of(DEV_ONE_IN)
 }
 
 #[cfg(test)]

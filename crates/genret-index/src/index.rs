@@ -265,6 +265,9 @@ impl IndexConfig {
     }
 }
 
+/// New documents' docids and, when the index stores states, their states.
+type NewDocuments = (Vec<Vec<u32>>, Option<Vec<StateBlobs>>);
+
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -1175,7 +1178,7 @@ impl Index {
         docs: &[Document],
         batch_size: usize,
         mut on_batch: impl FnMut(usize),
-    ) -> Result<(Vec<Vec<u32>>, Option<Vec<StateBlobs>>)> {
+    ) -> Result<NewDocuments> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
         let (steps, position, k) = (
             self.config.docid_steps,

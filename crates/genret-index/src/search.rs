@@ -97,6 +97,9 @@ impl BeamOptions {
     }
 }
 
+/// The kept prefixes and their scores after one step, best first.
+pub type StepTrace = Vec<(Vec<u32>, f64)>;
+
 /// One query's beam search.
 #[derive(Debug)]
 pub struct QueryBeams {
@@ -105,7 +108,7 @@ pub struct QueryBeams {
     /// `[beams, D]` with [`BeamOptions::query_states`].
     pub states: Option<Tensor>,
     /// With [`BeamOptions::trace`]: after every step, the kept prefixes and scores, best first.
-    pub trace: Vec<Vec<(Vec<u32>, f64)>>,
+    pub trace: Vec<StepTrace>,
 }
 
 /// The decoder position whose state represents a prefix of `depth` codes in a model of
@@ -204,7 +207,7 @@ fn search_inner(
 ) -> Result<Vec<QueryBeams>> {
     let b = encoded.batch_size() as usize;
     let k = model.codebook_size();
-    let mut traces: Vec<Vec<Vec<(Vec<u32>, f64)>>> = vec![Vec::new(); b];
+    let mut traces: Vec<Vec<StepTrace>> = vec![Vec::new(); b];
     // Rows (of the last decoder call) whose state each kept beam's query state is.
     let mut final_rows: Vec<i64> = Vec::new();
     let device = model.device();

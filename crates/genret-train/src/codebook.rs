@@ -53,7 +53,8 @@ pub fn remove_directions(centroids: &Tensor, means: &Tensor) -> Tensor {
     let (_, s, v) = means.to_kind(Kind::Double).svd(true, true); // v: [D, min(G, D)]
     let energy: Vec<f64> = Vec::try_from(s.square()).unwrap_or_default();
     let total: f64 = energy.iter().sum();
-    if !(total > 0.0) {
+    // Also catches a NaN total: nothing to remove.
+    if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return centroids.shallow_clone();
     }
     let (mut kept, mut r) = (0.0, 0i64);
