@@ -137,7 +137,7 @@ impl BalancedKMeans {
         for _ in 0..self.n_init {
             let init = kmeans_plus_plus(&data, self.k, &mut rng);
             let fit = lloyd(&data, init, self.k, min, max, self.max_iters, shift_tol);
-            if best.as_ref().map_or(true, |b| fit.inertia < b.inertia) {
+            if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
                 best = Some(fit);
             }
         }
@@ -213,7 +213,7 @@ fn resolve_bounds(
     let infeasible = ClusterError::InfeasibleBounds { n, k, min, max };
     let lower = k.checked_mul(min).ok_or(infeasible.clone())?;
     // k * max may overflow for "unbounded" maxima like usize::MAX; that is feasible.
-    let upper_ok = k.checked_mul(max).map_or(true, |u| u >= n);
+    let upper_ok = k.checked_mul(max).is_none_or(|u| u >= n);
     if min > max || lower > n || !upper_ok {
         return Err(infeasible);
     }

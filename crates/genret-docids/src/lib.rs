@@ -301,7 +301,7 @@ pub(crate) fn check_embeddings(values: &[f32], dim: usize) -> Result<usize> {
             reason: "dimension must be at least 1".into(),
         });
     }
-    if values.len() % dim != 0 {
+    if !values.len().is_multiple_of(dim) {
         return Err(DocidError::BadEmbeddings {
             reason: format!(
                 "{} values is not a whole number of rows of dimension {dim}",

@@ -277,7 +277,7 @@ mod tests {
         // Two well separated groups; k = 2 at one level, so K = max(2, 30) = 30 and the
         // prefix of the 30 identical points is full.
         let mut x = vec![0.0f32; 30 * 2];
-        x.extend(std::iter::repeat([10.0f32, 10.0]).take(5).flatten());
+        x.extend(std::iter::repeat_n([10.0f32, 10.0], 5).flatten());
         let cfg = SchemeConfig {
             kind: SchemeKind::Rq,
             rq_levels: 1,
