@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use genret_data::Document;
 use genret_docids::{SchemeKind, SchemeState};
+use genret_model::backbone::Encoded;
 use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
 use genret_model::tokenize::TextTokenizer;
 use serde::{Deserialize, Serialize};
@@ -815,19 +816,23 @@ impl Index {
                 }
             })?;
             for hits in found {
-                out.push(
-                    hits.into_iter()
-                        .map(|(pos, score)| Hit {
-                            pos,
-                            doc_id: self.doc_ids[pos as usize].clone(),
-                            score,
-                        })
-                        .collect(),
-                );
+                out.push(self.hits(hits));
             }
             on_batch(chunk.len(), start.elapsed());
         }
         Ok(out)
+    }
+
+    /// Ranked `(position, score)` pairs as hits.
+    fn hits(&self, ranked: Vec<(u64, f32)>) -> Vec<Hit> {
+        ranked
+            .into_iter()
+            .map(|(pos, score)| Hit {
+                pos,
+                doc_id: self.doc_ids[pos as usize].clone(),
+                score,
+            })
+            .collect()
     }
 
     /// [`Index::search_with`] under [`CodeScore::Residual`]: every docid scored by the query's
@@ -893,15 +898,7 @@ impl Index {
                         scored
                     }
                 };
-                out.push(
-                    hits.into_iter()
-                        .map(|(pos, score)| Hit {
-                            pos,
-                            doc_id: self.doc_ids[pos as usize].clone(),
-                            score,
-                        })
-                        .collect(),
-                );
+                out.push(self.hits(hits));
             }
             on_batch(chunk.len(), start.elapsed());
         }
@@ -1061,28 +1058,11 @@ impl Index {
         mut on_batch: impl FnMut(usize),
     ) -> Result<Vec<Vec<u32>>> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
-        let steps = self.config.docid_steps;
         let mut out = Vec::with_capacity(docs.len());
         for chunk in docs.chunks(batch_size) {
-            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let codes = tch::no_grad(|| -> Result<Vec<i64>> {
-                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self
-                    .model
-                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
-                let z = self
-                    .model
-                    .greedy_docids(&encoded, steps)
-                    .to_kind(Kind::Int64)
-                    .to_device(Device::Cpu);
-                Ok(Vec::<i64>::try_from(z.reshape([-1]))?)
-            })?;
-            out.extend(
-                codes
-                    .chunks(steps)
-                    .map(|z| z.iter().map(|&c| c as u32).collect::<Vec<u32>>()),
-            );
+            out.extend(tch::no_grad(|| {
+                self.greedy_codes(&self.encode_docs(chunk)?)
+            })?);
             on_batch(chunk.len());
         }
         Ok(out)
@@ -1113,30 +1093,11 @@ impl Index {
             docs.len(),
             codes.len()
         );
-        let position = self.state_position();
         let mut out = Vec::with_capacity(docs.len());
         for (chunk, chunk_codes) in docs.chunks(batch_size).zip(codes.chunks(batch_size)) {
-            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let rows = tch::no_grad(|| -> Result<Vec<StateBlobs>> {
-                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self
-                    .model
-                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
-                let prefix: Vec<i64> = chunk_codes
-                    .iter()
-                    .flat_map(|z| z[..position].iter().map(|&c| i64::from(c)))
-                    .collect();
-                let prefix = Tensor::from_slice(&prefix)
-                    .view([chunk.len() as i64, position as i64])
-                    .to_device(self.device());
-                let decoder = self
-                    .model
-                    .decode_states(&encoded, &prefix, false)
-                    .select(1, position as i64);
-                DocStates::to_blobs(&decoder, &encoded.mean_pool())
-            })?;
-            out.extend(rows);
+            out.extend(tch::no_grad(|| {
+                self.states_under(&self.encode_docs(chunk)?, chunk_codes)
+            })?);
         }
         Ok(out)
     }
@@ -1152,21 +1113,53 @@ impl Index {
         let mut out = Vec::new();
         let mut dim = 0;
         for chunk in docs.chunks(batch_size) {
-            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let e = tch::no_grad(|| -> Result<Tensor> {
-                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self
-                    .model
-                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
-                Ok(genret_model::embed::l2_normalize(&encoded.mean_pool()))
-            })?;
-            dim = e.size()[1] as usize;
-            out.extend(Vec::<f32>::try_from(
-                e.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1]),
-            )?);
+            let (e, d) = tch::no_grad(|| pooled_embeddings(&self.encode_docs(chunk)?))?;
+            out.extend(e);
+            dim = d;
         }
         Ok((out, dim))
+    }
+
+    /// `docs` (`title text`, at `doc_max_len` tokens) through the encoder. Callers run it
+    /// under `no_grad`.
+    fn encode_docs(&self, docs: &[Document]) -> Result<Encoded> {
+        let texts: Vec<String> = docs.iter().map(Document::full_text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
+        Ok(self
+            .model
+            .encode(&tokens.input_ids, &tokens.attention_mask, false))
+    }
+
+    /// The tokenizer's greedy docids (`docid_steps` codes) of encoded documents.
+    fn greedy_codes(&self, encoded: &Encoded) -> Result<Vec<Vec<u32>>> {
+        let steps = self.config.docid_steps;
+        let z = self
+            .model
+            .greedy_docids(encoded, steps)
+            .to_kind(Kind::Int64)
+            .to_device(Device::Cpu);
+        Ok(Vec::<i64>::try_from(z.reshape([-1]))?
+            .chunks(steps)
+            .map(|z| z.iter().map(|&c| c as u32).collect())
+            .collect())
+    }
+
+    /// The states of encoded documents under their docids `codes` (see [`crate::states`]).
+    fn states_under(&self, encoded: &Encoded, codes: &[Vec<u32>]) -> Result<Vec<StateBlobs>> {
+        let position = self.state_position();
+        let prefix: Vec<i64> = codes
+            .iter()
+            .flat_map(|z| z[..position].iter().map(|&c| i64::from(c)))
+            .collect();
+        let prefix = Tensor::from_slice(&prefix)
+            .view([codes.len() as i64, position as i64])
+            .to_device(self.device());
+        let decoder = self
+            .model
+            .decode_states(encoded, &prefix, false)
+            .select(1, position as i64);
+        DocStates::to_blobs(&decoder, &encoded.mean_pool())
     }
 
     /// Docids of new documents (the model's tokenizer, or a rule-based scheme's own rule,
@@ -1180,41 +1173,18 @@ impl Index {
         mut on_batch: impl FnMut(usize),
     ) -> Result<NewDocuments> {
         ensure!(batch_size >= 1, "the batch size must be at least 1");
-        let (steps, position, k) = (
-            self.config.docid_steps,
-            self.state_position(),
-            self.config.heads.codebook_size,
-        );
+        let k = self.config.heads.codebook_size;
         let mut codes = Vec::with_capacity(docs.len());
         let mut states = self.states.as_ref().map(|_| Vec::with_capacity(docs.len()));
         for chunk in docs.chunks(batch_size) {
-            let texts: Vec<String> = chunk.iter().map(Document::full_text).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             tch::no_grad(|| -> Result<()> {
-                let tokens = self.doc_tokenizer.encode_batch(&refs, self.device())?;
-                let encoded = self
-                    .model
-                    .encode(&tokens.input_ids, &tokens.attention_mask, false);
+                let encoded = self.encode_docs(chunk)?;
                 let chunk_codes: Vec<Vec<u32>> = match scheme.as_deref_mut() {
-                    None => {
-                        let z = self
-                            .model
-                            .greedy_docids(&encoded, steps)
-                            .to_kind(Kind::Int64)
-                            .to_device(Device::Cpu);
-                        Vec::<i64>::try_from(z.reshape([-1]))?
-                            .chunks(steps)
-                            .map(|z| z.iter().map(|&c| c as u32).collect())
-                            .collect()
-                    }
+                    None => self.greedy_codes(&encoded)?,
                     Some(state) => {
                         let embeddings =
                             if matches!(state.kind(), SchemeKind::HKMeans | SchemeKind::Rq) {
-                                let e = genret_model::embed::l2_normalize(&encoded.mean_pool())
-                                    .to_kind(Kind::Float)
-                                    .to_device(Device::Cpu);
-                                let dim = e.size()[1] as usize;
-                                Some((Vec::<f32>::try_from(e.reshape([-1]))?, dim))
+                                Some(pooled_embeddings(&encoded)?)
                             } else {
                                 None
                             };
@@ -1242,18 +1212,7 @@ impl Index {
                     }
                 }
                 if let Some(states) = states.as_mut() {
-                    let prefix: Vec<i64> = chunk_codes
-                        .iter()
-                        .flat_map(|z| z[..position].iter().map(|&c| i64::from(c)))
-                        .collect();
-                    let prefix = Tensor::from_slice(&prefix)
-                        .view([chunk.len() as i64, position as i64])
-                        .to_device(self.device());
-                    let decoder = self
-                        .model
-                        .decode_states(&encoded, &prefix, false)
-                        .select(1, position as i64);
-                    states.extend(DocStates::to_blobs(&decoder, &encoded.mean_pool())?);
+                    states.extend(self.states_under(&encoded, &chunk_codes)?);
                 }
                 codes.extend(chunk_codes);
                 Ok(())
@@ -1395,6 +1354,15 @@ impl Index {
             },
         })
     }
+}
+
+/// Mean-pooled, L2-normalised embeddings of encoded texts, `[n * dim]` row-major, and `dim`.
+fn pooled_embeddings(encoded: &Encoded) -> Result<(Vec<f32>, usize)> {
+    let e = genret_model::embed::l2_normalize(&encoded.mean_pool())
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu);
+    let dim = e.size()[1] as usize;
+    Ok((Vec::<f32>::try_from(e.reshape([-1]))?, dim))
 }
 
 fn write_index_files(
