@@ -8,19 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{genret, Fixture};
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
+use common::{arg as s, copy_dir, genret, Fixture};
 
 /// Overwrites `len` bytes at the middle of `path` with a fixed pseudo-random pattern.
 fn scribble(path: &Path, len: usize) {

@@ -3,13 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{genret, Fixture};
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
+use common::{arg as s, copy_dir, genret, Fixture};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
@@ -85,11 +79,7 @@ fn refusals_warnings_and_messages() {
     // A configuration that disagrees with the weights (an index without checksums, K edited):
     // one sentence naming both shapes and the setting, no libtorch trace.
     let edited = fx.path("edited");
-    std::fs::create_dir_all(&edited).unwrap();
-    for e in std::fs::read_dir(&index).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), edited.join(e.file_name())).unwrap();
-    }
+    copy_dir(&index, &edited);
     std::fs::remove_file(edited.join("checksums.json")).unwrap();
     let json = std::fs::read_to_string(edited.join("index.json")).unwrap();
     let k: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -98,3 +98,17 @@ impl Fixture {
         self.tmp.path().join(name)
     }
 }
+
+/// A path as a command-line argument.
+pub fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Copies the files of folder `from` (an index) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
