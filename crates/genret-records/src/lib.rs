@@ -290,8 +290,27 @@ pub struct RetrievalReport {
 }
 
 impl RetrievalReport {
+    /// Reads a report; one written before reports named their `system` is recognised by the
+    /// keys only its system wrote.
     pub fn read(path: &Path) -> Result<Self, RecordError> {
-        read_json(path)
+        let mut value: serde_json::Value = read_json(path)?;
+        if let Some(map) = value.as_object_mut() {
+            if !map.contains_key("system") {
+                let system = if map.contains_key("search") {
+                    "genret"
+                } else if map.contains_key("bm25") {
+                    "bm25"
+                } else {
+                    "dense"
+                };
+                map.insert("system".into(), system.into());
+            }
+        }
+        serde_json::from_value(value).map_err(|source| RecordError::Json {
+            path: path.to_path_buf(),
+            line: None,
+            source,
+        })
     }
 }
 
@@ -377,7 +396,9 @@ impl TrainEvent {
             TrainEvent::Health { after_step, .. } => return after_step.checked_sub(1),
             _ => return None,
         };
-        unit.get("step").and_then(|s| s.as_u64()).map(|s| s as usize)
+        unit.get("step")
+            .and_then(|s| s.as_u64())
+            .map(|s| s as usize)
     }
 
     /// Reads a `metrics.jsonl`; a malformed line is an error naming its line.
@@ -478,7 +499,10 @@ mod tests {
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["query_p50_ms"], 2.0);
         assert_eq!(json["query_mean_ms"], 2.5);
-        assert!(json.get("batch_p50_ms").is_none(), "unset fields are left out");
+        assert!(
+            json.get("batch_p50_ms").is_none(),
+            "unset fields are left out"
+        );
     }
 
     #[test]
@@ -523,6 +547,22 @@ mod tests {
         .unwrap();
         let err = TrainEvent::read_log(&path).unwrap_err().to_string();
         assert!(err.contains("metrics.jsonl:2"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn reports_written_before_the_system_tag_still_read() {
+        let dir = std::env::temp_dir().join(format!("genret-records-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bm25.json");
+        std::fs::write(
+            &path,
+            r#"{"dataset":"scifact","split":"test","k":1000,"bm25":{"k1":1.2},"index_dir":"i","num_docs":3,"num_queries":1,"metrics":{"nDCG@10":0.5},"timings":{"index_s":null,"query_p50_ms":1.0},"run":"r.trec","index_bytes":5}"#,
+        )
+        .unwrap();
+        let report = RetrievalReport::read(&path).unwrap();
+        assert_eq!(report.system.name(), "bm25");
+        assert_eq!(report.timings.query_p50_ms, Some(1.0));
         std::fs::remove_dir_all(&dir).ok();
     }
 
