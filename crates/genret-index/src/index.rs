@@ -269,6 +269,10 @@ impl IndexConfig {
 /// New documents' docids and, when the index stores states, their states.
 type NewDocuments = (Vec<Vec<u32>>, Option<Vec<StateBlobs>>);
 
+/// The widest beam a search accepts: far above any useful width (the paper uses 100), low
+/// enough that one request cannot ask for unbounded memory.
+pub const MAX_BEAM: usize = 100_000;
+
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -697,7 +701,12 @@ impl Index {
 
     /// Searches `queries` with beam width `beam`, returning up to `depth` hits each (in
     /// batches of 32 queries).
-    pub fn search(&self, queries: &[&str], beam: usize, depth: usize) -> Result<Vec<Vec<Hit>>> {
+    pub fn search(
+        &self,
+        queries: &[&str],
+        beam: usize,
+        depth: usize,
+    ) -> Result<Vec<Vec<Hit>>, crate::Error> {
         self.search_with(
             queries,
             &SearchOptions {
@@ -710,60 +719,85 @@ impl Index {
     }
 
     /// Searches in batches of `options.batch_size`; `on_batch(queries_in_batch, elapsed)` is
-    /// called after each batch (progress, latency). A non-finite score is an error, never an
-    /// answer.
+    /// called after each batch (progress, latency). A request the index cannot answer is an
+    /// [`InputError`](crate::InputError) before any work; a non-finite score is an internal
+    /// error, never an answer.
     pub fn search_with(
         &self,
         queries: &[&str],
         options: &SearchOptions,
         on_batch: impl FnMut(usize, Duration),
-    ) -> Result<Vec<Vec<Hit>>> {
-        let hits = self.search_unchecked(queries, options, on_batch)?;
+    ) -> Result<Vec<Vec<Hit>>, crate::Error> {
+        let scoring = self.check_search(queries, options)?;
+        let hits = self.search_unchecked(queries, options, &scoring, on_batch)?;
         if let Some((q, h)) = hits
             .iter()
             .enumerate()
             .find_map(|(q, hs)| hs.iter().find(|h| !h.score.is_finite()).map(|h| (q, h)))
         {
-            bail!(
+            return Err(anyhow::anyhow!(
                 "{}: query {} scored document `{}` {}: the model's weights are damaged (run `genret index verify`)",
                 self.dir.join(WEIGHTS_FILE).display(),
                 q + 1,
                 h.doc_id,
                 h.score
-            );
+            )
+            .into());
         }
         Ok(hits)
+    }
+
+    /// The scoring a search would use, or why the request cannot be answered.
+    pub fn check_search(
+        &self,
+        queries: &[&str],
+        options: &SearchOptions,
+    ) -> Result<Scoring, crate::InputError> {
+        use crate::InputError;
+        InputError::check_range("batch size", options.batch_size, 1, usize::MAX)?;
+        InputError::check_range("beam", options.beam, 1, MAX_BEAM)?;
+        InputError::check_range("depth", options.depth, 1, usize::MAX)?;
+        if let Some(i) = queries.iter().position(|q| q.trim().is_empty()) {
+            return Err(InputError::EmptyQuery { index: i + 1 });
+        }
+        let scoring = options.scoring.unwrap_or(self.config.scoring);
+        let unsupported = |m: String| Err(InputError::Unsupported(m));
+        if scoring.states.is_some() && self.states.is_none() {
+            return unsupported(format!(
+                "{}: this index stores no document states, so it can only score by codes (an index built by an older genret; rebuild it to order documents by their states)",
+                self.dir.display()
+            ));
+        }
+        if let (Some(StateKind::Decoder), Some(d)) = (scoring.states, scoring.candidate_depth) {
+            if d < self.search_depth(&scoring) {
+                return unsupported(format!(
+                    "candidate depth {d}: decoder states compare query and document after all {} learned codes; use encoder states to search fewer codes",
+                    self.search_depth(&scoring)
+                ));
+            }
+        }
+        if scoring.code == CodeScore::Residual {
+            if scoring.states == Some(StateKind::Decoder) {
+                return unsupported("residual code scores rank with the query's encoder embedding: combine them with encoder states, or use log-prob or logit code scores with decoder states".into());
+            }
+            if self.states.is_none() {
+                return unsupported(format!(
+                    "{}: residual code scores are fitted to the documents' stored encoder states, and this index stores none (rebuild it)",
+                    self.dir.display()
+                ));
+            }
+        }
+        Ok(scoring)
     }
 
     fn search_unchecked(
         &self,
         queries: &[&str],
         options: &SearchOptions,
+        scoring: &Scoring,
         mut on_batch: impl FnMut(usize, Duration),
     ) -> Result<Vec<Vec<Hit>>> {
-        ensure!(
-            options.batch_size >= 1,
-            "the search batch size must be at least 1"
-        );
-        ensure!(options.beam >= 1, "the beam width must be at least 1");
-        if let Some(i) = queries.iter().position(|q| q.trim().is_empty()) {
-            bail!("query {} is empty: nothing to search for", i + 1);
-        }
-        let scoring = options.scoring.unwrap_or(self.config.scoring);
-        if scoring.states.is_some() {
-            ensure!(
-                self.states.is_some(),
-                "{}: this index stores no document states, so it can only score by codes (an index built by an older genret; rebuild it to order documents by their states)",
-                self.dir.display()
-            );
-        }
-        if let (Some(StateKind::Decoder), Some(d)) = (scoring.states, scoring.candidate_depth) {
-            ensure!(
-                d >= self.search_depth(&scoring),
-                "candidate depth {d}: decoder states compare query and document after all {} learned codes; use encoder states to search fewer codes",
-                self.search_depth(&scoring)
-            );
-        }
+        let scoring = *scoring;
         if scoring.code == CodeScore::Residual {
             return self.search_residual(queries, options, &scoring, on_batch);
         }
@@ -846,16 +880,11 @@ impl Index {
         scoring: &Scoring,
         mut on_batch: impl FnMut(usize, Duration),
     ) -> Result<Vec<Vec<Hit>>> {
-        ensure!(
-            scoring.states != Some(StateKind::Decoder),
-            "residual code scores rank with the query's encoder embedding: combine them with encoder states, or use log-prob or logit code scores with decoder states"
-        );
-        let states = self.states.as_ref().with_context(|| {
-            format!(
-                "{}: residual code scores are fitted to the documents' stored encoder states, and this index stores none (rebuild it)",
-                self.dir.display()
-            )
-        })?;
+        // Checked by `check_search`: residual scores need encoder states.
+        let states = self
+            .states
+            .as_ref()
+            .context("internal error: residual scoring without stored states")?;
         let fitted = self.residual_codebooks(states)?;
         let candidates = match scoring.states {
             Some(_) => options.beam.max(options.depth),
@@ -1226,8 +1255,44 @@ impl Index {
     /// ([`Index::assign_docids`]) and becomes searchable. All or nothing: an id already in the
     /// index or repeated in `docs` is refused before any work, and the store takes the batch in
     /// one transaction; the trie changes only after it commits.
-    pub fn add_documents(&mut self, docs: &[Document], batch_size: usize) -> Result<AddReport> {
+    pub fn add_documents(
+        &mut self,
+        docs: &[Document],
+        batch_size: usize,
+    ) -> Result<AddReport, crate::Error> {
         self.add_documents_with(docs, batch_size, |_| {})
+    }
+
+    /// Why a batch of new documents would be refused, checked before any work: a zero batch
+    /// size, an empty id, an id repeated in the batch or already in the index.
+    pub fn check_new_documents(
+        &self,
+        docs: &[Document],
+        batch_size: usize,
+    ) -> Result<(), crate::Error> {
+        use crate::InputError;
+        InputError::check_range("batch size", batch_size, 1, usize::MAX)?;
+        let mut seen = HashSet::with_capacity(docs.len());
+        for (i, doc) in docs.iter().enumerate() {
+            if doc.id.trim().is_empty() {
+                return Err(InputError::EmptyDocId { index: i + 1 }.into());
+            }
+            if !seen.insert(doc.id.as_str()) {
+                return Err(InputError::DuplicateDocId {
+                    id: doc.id.clone(),
+                    in_batch: true,
+                }
+                .into());
+            }
+            if self.store.position_of(&doc.id)?.is_some() {
+                return Err(InputError::DuplicateDocId {
+                    id: doc.id.clone(),
+                    in_batch: false,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// [`Index::add_documents`] with `on_batch(documents_in_batch)` called as docids are
@@ -1237,29 +1302,20 @@ impl Index {
         docs: &[Document],
         batch_size: usize,
         on_batch: impl FnMut(usize),
-    ) -> Result<AddReport> {
-        ensure!(batch_size >= 1, "the batch size must be at least 1");
+    ) -> Result<AddReport, crate::Error> {
+        self.check_new_documents(docs, batch_size)?;
         if docs.is_empty() {
             return Ok(AddReport::default());
         }
-        let mut seen = HashSet::with_capacity(docs.len());
-        for doc in docs {
-            if !seen.insert(doc.id.as_str()) {
-                return Err(IndexError::DuplicateDocId {
-                    id: doc.id.clone(),
-                    in_batch: true,
-                }
-                .into());
-            }
-            if self.store.position_of(&doc.id)?.is_some() {
-                return Err(IndexError::DuplicateDocId {
-                    id: doc.id.clone(),
-                    in_batch: false,
-                }
-                .into());
-            }
-        }
+        Ok(self.add_checked(docs, batch_size, on_batch)?)
+    }
 
+    fn add_checked(
+        &mut self,
+        docs: &[Document],
+        batch_size: usize,
+        on_batch: impl FnMut(usize),
+    ) -> Result<AddReport> {
         let mut scheme = self.scheme.clone();
         let (codes, state_rows) =
             self.encode_new_documents(scheme.as_mut(), docs, batch_size, on_batch)?;
@@ -1602,8 +1658,8 @@ mod tests {
             "{err}"
         );
         assert!(matches!(
-            err.downcast_ref::<IndexError>(),
-            Some(IndexError::DuplicateDocId {
+            err,
+            crate::Error::Input(crate::InputError::DuplicateDocId {
                 in_batch: false,
                 ..
             })

@@ -44,9 +44,9 @@ pub mod store;
 pub mod testing;
 pub mod trie;
 
-pub use error::IndexError;
+pub use error::{Error, IndexError, InputError};
 pub use index::{
-    AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, WEIGHTS_FILE,
+    AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, MAX_BEAM, WEIGHTS_FILE,
 };
 pub use search::CodeScore;
 pub use states::StateKind;

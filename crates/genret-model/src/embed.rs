@@ -21,6 +21,11 @@ pub struct Embedder {
 }
 
 impl Embedder {
+    /// Where the encoder runs.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// Loads the encoder of a BERT-family checkpoint; texts are truncated at `max_len` tokens.
     pub fn load(ckpt: &Checkpoint, max_len: usize, device: Device) -> Result<Self> {
         let cfg = match GenRet::backbone_config(ckpt)? {
