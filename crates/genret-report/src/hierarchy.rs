@@ -185,7 +185,7 @@ pub fn build_tree(
                 }
             }
         }
-        candidates.sort_by(|a, b| b.2.len().cmp(&a.2.len()));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.2.len()));
         let mut next = Vec::new();
         for (parent, prefix, members) in candidates {
             if arena.len() >= limits.max_nodes {

@@ -258,10 +258,10 @@ fn summary_section(main: &RunFolder, compared: &[RunFolder]) -> String {
                 opt(value, |v| format!("{v:.4}"))
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             opt(row.query_p50_ms, |v| format!("{v:.2}")),
             opt(row.query_p99_ms, |v| format!("{v:.2}")),
             opt(row.build_s, seconds),
@@ -538,10 +538,10 @@ fn hierarchy_section(
 
 fn node_html(html: &mut String, node: &PrefixNode, open: bool) {
     let terms: Vec<String> = node.terms.iter().map(|t| escape(&t.term)).collect();
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<details{}><summary><code class=\"prefix\">{}</code><span class=\"count\">{} doc{}</span>\
-         <span class=\"terms\">{}</span></summary>\n",
+         <span class=\"terms\">{}</span></summary>",
         if open { " open" } else { "" },
         node.label(),
         node.size,
@@ -750,7 +750,7 @@ fn query_row(
         .map(|r| {
             format!(
                 "<li><code>{}</code> {} <span class=\"note\">GenRet {}, BM25 {}</span>{}</li>",
-                opt(r.doc.docid.as_deref(), |d| escape(d)),
+                opt(r.doc.docid.as_deref(), escape),
                 escape(&r.doc.doc_id),
                 rank(r.genret_rank),
                 rank(r.bm25_rank),

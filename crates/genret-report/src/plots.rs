@@ -168,18 +168,25 @@ pub fn size_histogram_chart(
             .y_desc("groups")
             .draw()
             .map_err(|e| err(e.to_string()))?;
-        chart
-            .draw_series(
-                Histogram::vertical(&chart)
-                    .style(COLOURS[1].filled())
-                    .margin(3)
-                    .data(
-                        bins.iter()
-                            .enumerate()
-                            .map(|(i, b)| (i as u32, b.groups as u32)),
-                    ),
-            )
-            .map_err(|e| err(e.to_string()))?;
+        // Bars drawn one by one in bin order (plotters' Histogram groups them in a hash map,
+        // which would make the SVG differ from run to run).
+        let bars = bins
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.groups > 0)
+            .map(|(i, b)| {
+                let i = i as u32;
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0),
+                        (SegmentValue::Exact(i + 1), b.groups as u32),
+                    ],
+                    COLOURS[1].filled(),
+                );
+                bar.set_margin(0, 0, 3, 3);
+                bar
+            });
+        chart.draw_series(bars).map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
