@@ -71,6 +71,11 @@ svg { max-width: 100%; height: auto; }
 mark { background: #ffe9a8; padding: 0; }
 .rel { color: #007a55; font-weight: 600; }
 ul.docs { margin: 0; padding-left: 16px; }
+table.queries { width: 100%; table-layout: fixed; }
+table.queries td { overflow-wrap: anywhere; }
+table.queries th:nth-child(1) { width: 22%; }
+table.queries th:nth-child(2), table.queries th:nth-child(3) { width: 8%; }
+table.queries th:nth-child(4), table.queries th:nth-child(5) { width: 31%; }
 "#;
 
 /// Escapes text for HTML content and attribute values.

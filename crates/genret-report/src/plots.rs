@@ -70,6 +70,7 @@ pub fn line_chart(
             .x_desc("batch (all units of the plan, in order)")
             .y_desc(y_desc)
             .light_line_style(RGBColor(235, 235, 235))
+            .y_labels(6)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format_tick(*v))
             .draw()
@@ -149,7 +150,9 @@ pub fn size_histogram_chart(
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d((0..n).into_segmented(), 0u32..y_top)
+            // Segments of 0..=last, one per bin; a single bin gets an empty neighbour (a
+            // one-segment axis has no width to draw in, and the browser rejects the bar).
+            .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0u32..y_top)
             .map_err(|e| err(e.to_string()))?;
         let label = |v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(i) => bins
@@ -231,6 +234,9 @@ mod tests {
         ];
         let svg = size_histogram_chart("level 1", &bins, (300, 200)).unwrap();
         assert!(svg.contains("2-3") && svg.contains("<rect"));
+        // One bin (every group a single document) still draws a bar of positive width.
+        let svg = size_histogram_chart("level 4", &bins[..1], (300, 200)).unwrap();
+        assert!(!svg.contains("width=\"-"), "{svg}");
     }
 
     #[test]
