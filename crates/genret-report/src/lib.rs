@@ -49,7 +49,7 @@ pub use folder::{FolderKind, Manifest, NamedReport, RunFolder, TrainRun};
 pub use hierarchy::{build_tree, DocumentIndex, PrefixNode, TreeLimits};
 pub use page::{escape, SECTIONS};
 pub use queries::{worst_queries, LoadedRun, QueryComparison, RankedDoc, RelevantDoc};
-pub use summary::{summary_rows, SummaryRow, METRIC_COLUMNS};
+pub use summary::{summary_rows, SummaryTableRow, METRIC_COLUMNS};
 pub use terms::{tokenize, ScoredTerm, TermIndex};
 pub use training::{
     health_after_steps, read_training_log, training_curves, Curve, HealthAfterStep, StepBoundary,

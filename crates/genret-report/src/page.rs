@@ -16,7 +16,7 @@ use crate::folder::{RunFolder, TrainRun};
 use crate::hierarchy::{build_tree, DocumentIndex, PrefixNode, TreeLimits};
 use crate::plots::{line_chart, size_histogram_chart};
 use crate::queries::{shared_prefix, worst_queries, LoadedRun, QueryComparison};
-use crate::summary::{summary_rows, SummaryRow, METRIC_COLUMNS};
+use crate::summary::{summary_rows, SummaryTableRow, METRIC_COLUMNS};
 use crate::training::{health_after_steps, training_curves};
 use crate::ReportInputs;
 
@@ -207,7 +207,7 @@ pub fn render_page(
 }
 
 fn summary_section(main: &RunFolder, compared: &[RunFolder]) -> String {
-    let mut rows: Vec<SummaryRow> = summary_rows(main);
+    let mut rows: Vec<SummaryTableRow> = summary_rows(main);
     for other in compared {
         rows.extend(summary_rows(other));
     }

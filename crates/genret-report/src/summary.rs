@@ -11,7 +11,7 @@ use crate::folder::RunFolder;
 
 /// One row of the summary table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SummaryRow {
+pub struct SummaryTableRow {
     /// The run folder's name.
     pub run: String,
     pub system: String,
@@ -27,7 +27,7 @@ pub struct SummaryRow {
     pub baseline: bool,
 }
 
-impl SummaryRow {
+impl SummaryTableRow {
     pub fn index_bytes_per_doc(&self) -> Option<f64> {
         Some(self.index_bytes? as f64 / self.num_docs.filter(|&n| n > 0)? as f64)
     }
@@ -36,21 +36,34 @@ impl SummaryRow {
 /// The metric columns, in the order the issue and the quickstart table use.
 pub const METRIC_COLUMNS: [&str; 5] = ["nDCG@10", "R@1", "R@10", "R@100", "MRR@10"];
 
-/// Whether a quickstart row names a baseline (its system label starts with the baseline's
-/// name, as the quickstart writes them: `BM25 (tantivy)`, `dense (same encoder, exact)`).
-fn is_baseline_label(system: &str) -> bool {
-    let s = system.to_ascii_lowercase();
-    s.starts_with("bm25") || s.starts_with("dense")
+/// Whether a quickstart row is a baseline: by the system of the report it names (newer
+/// summaries), else by its label, which the quickstart starts with the baseline's name
+/// (`BM25 (tantivy)`, `dense (same encoder, exact)`).
+fn is_baseline(folder: &RunFolder, row: &genret_records::SummaryRow) -> bool {
+    let named = row.report.as_ref().and_then(|report| {
+        let name = report.file_name()?;
+        folder
+            .reports
+            .iter()
+            .find(|r| r.file.file_name() == Some(name))
+    });
+    match named {
+        Some(r) => !matches!(r.report.system, System::Genret { .. }),
+        None => {
+            let label = row.system.to_ascii_lowercase();
+            label.starts_with("bm25") || label.starts_with("dense")
+        }
+    }
 }
 
 /// The rows of one run folder.
-pub fn summary_rows(folder: &RunFolder) -> Vec<SummaryRow> {
+pub fn summary_rows(folder: &RunFolder) -> Vec<SummaryTableRow> {
     let num_docs = folder.num_docs();
     if let Some(summary) = &folder.summary {
         return summary
             .rows
             .iter()
-            .map(|r| SummaryRow {
+            .map(|r| SummaryTableRow {
                 run: folder.label.clone(),
                 system: r.system.clone(),
                 metrics: r.metrics.clone(),
@@ -60,7 +73,7 @@ pub fn summary_rows(folder: &RunFolder) -> Vec<SummaryRow> {
                 index_bytes: r.index_bytes,
                 num_docs,
                 num_queries: r.num_queries,
-                baseline: is_baseline_label(&r.system),
+                baseline: is_baseline(folder, r),
             })
             .collect();
     }
@@ -70,7 +83,7 @@ pub fn summary_rows(folder: &RunFolder) -> Vec<SummaryRow> {
         let report = &named.report;
         rows.push(report_row(folder, report, train_s, num_docs));
         if let Some(fused) = &report.fused {
-            rows.push(SummaryRow {
+            rows.push(SummaryTableRow {
                 system: format!("GenRet + BM25 hybrid ({})", fused.method),
                 metrics: fused.metrics.clone(),
                 query_p50_ms: fused.timings.query_p50_ms,
@@ -82,7 +95,7 @@ pub fn summary_rows(folder: &RunFolder) -> Vec<SummaryRow> {
     if rows.is_empty() {
         if let Some(train) = &folder.train {
             // A run that was trained but never searched still has a training time.
-            rows.push(SummaryRow {
+            rows.push(SummaryTableRow {
                 run: folder.label.clone(),
                 system: "GenRet (trained, not searched)".into(),
                 metrics: Metrics::new(),
@@ -104,7 +117,7 @@ fn report_row(
     report: &RetrievalReport,
     train_s: Option<f64>,
     num_docs: Option<usize>,
-) -> SummaryRow {
+) -> SummaryTableRow {
     let (system, build_s, baseline) = match &report.system {
         System::Bm25 { bm25, .. } => {
             let engine = bm25
@@ -123,7 +136,7 @@ fn report_row(
             false,
         ),
     };
-    SummaryRow {
+    SummaryTableRow {
         run: folder.label.clone(),
         system,
         metrics: report.metrics.clone(),
@@ -134,5 +147,44 @@ fn report_row(
         num_docs: Some(report.num_docs).filter(|&n| n > 0).or(num_docs),
         num_queries: report.num_queries,
         baseline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::folder::RunFolder;
+
+    fn fixture(path: &str) -> RunFolder {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        RunFolder::read(&dir.join(path)).unwrap()
+    }
+
+    #[test]
+    fn quickstart_rows_come_from_its_summary() {
+        let rows = summary_rows(&fixture("tinyfact-run"));
+        let systems: Vec<(&str, bool)> = rows
+            .iter()
+            .map(|r| (r.system.as_str(), r.baseline))
+            .collect();
+        assert_eq!(systems.len(), 6);
+        assert_eq!(systems[0], ("BM25 (tantivy)", true));
+        assert_eq!(systems[1], ("dense (same encoder, exact)", true));
+        assert!(systems[2..]
+            .iter()
+            .all(|(s, b)| s.starts_with("GenRet") && !b));
+        // 48 documents; GenRet's index without weights is 631,487 bytes (genret.metrics.json).
+        let genret = &rows[4];
+        assert_eq!(genret.index_bytes, Some(631_487));
+        assert!((genret.index_bytes_per_doc().unwrap() - 631_487.0 / 48.0).abs() < 1e-9);
+        assert_eq!(genret.metrics["nDCG@10"], 0.8979939980213508);
+    }
+
+    #[test]
+    fn a_training_folder_without_reports_has_its_training_row() {
+        let rows = summary_rows(&fixture("tinyfact-run/train"));
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].metrics.is_empty());
+        assert!(rows[0].build_s.unwrap() > 0.0);
     }
 }
