@@ -28,6 +28,8 @@ enum Command {
     Train(commands::train::Args),
     Dense(commands::dense::Args),
     Embed(commands::embed::Args),
+    Serve(commands::serve::Args),
+    Report(commands::report::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Dense(args) => commands::dense::run(args),
         Command::Embed(args) => commands::embed::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -46,7 +46,8 @@ pub mod trie;
 
 pub use error::{Error, IndexError, InputError};
 pub use index::{
-    AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, MAX_BEAM, WEIGHTS_FILE,
+    AddReport, AddedDoc, Hit, Index, IndexConfig, IndexInfo, Scoring, SearchOptions, MAX_BEAM,
+    WEIGHTS_FILE,
 };
 pub use search::CodeScore;
 pub use states::StateKind;

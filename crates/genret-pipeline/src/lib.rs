@@ -12,6 +12,9 @@
 //!   model, concurrent requests are batched, changes (adding documents) run between batches.
 //! * [`baselines`]: find or build the BM25 index and the dense embeddings, cached by
 //!   fingerprint.
+//! * [`experiment`]: one system on one split, end to end: the retriever made, the split
+//!   retrieved and evaluated, the run and a typed report written ([`experiment::run_genret`],
+//!   [`experiment::run_bm25`], [`experiment::run_dense`]).
 //! * [`split`]: retrieve a split's judged queries, time them, and evaluate the run, including
 //!   the seen/unseen split of an index with added documents.
 //!
@@ -19,6 +22,7 @@
 //! [`records`]), the one schema every consumer reads.
 
 pub mod baselines;
+pub mod experiment;
 pub mod queue;
 pub mod retriever;
 pub mod split;

@@ -375,14 +375,32 @@ pub enum TrainEvent {
         stage: String,
         health: DocidHealth,
     },
-    /// Documents re-assigned by Sinkhorn-Knopp: the share whose prefix stayed.
-    Reassigned { kept_prefix_share: f64 },
+    /// Docids re-assigned by the final tokenizer: for each prefix length 1..M, the share of
+    /// documents that kept their prefix.
+    Reassigned {
+        #[serde(deserialize_with = "one_or_many")]
+        kept_prefix_share: Vec<f64>,
+    },
     /// A re-assignment that made collisions worse, dropped.
     ReassignmentDropped { largest_collision_group: usize },
     /// Documents that could not be given a distinct docid.
     DisambiguationOverflow { documents: usize, k: usize },
     /// Training resumed from a checkpoint.
     Resumed { next_unit: usize },
+}
+
+/// A list of numbers, or one number (logs written before the list).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl TrainEvent {
@@ -421,6 +439,40 @@ impl TrainEvent {
     }
 }
 
+/// `manifest.json` of a training run: everything needed to know what the run was and to
+/// repeat it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    pub genret_version: String,
+    /// The git revision genret was built from (`unknown` outside a git checkout).
+    pub git_revision: String,
+    /// The command line that started the run.
+    pub command: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub seed: u64,
+    /// libtorch intra-op threads.
+    pub threads: i32,
+    pub device: String,
+    pub dataset: String,
+    /// SHA-256 over the data files trained on (corpus, queries, judgements).
+    pub data_hash: String,
+    /// The checkpoint (folder or hub id) and the SHA-256 of its files.
+    pub model: String,
+    pub model_hash: String,
+    /// The full training configuration.
+    pub config: serde_json::Value,
+    /// Absent while the run trains (or when it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TrainResult>,
+}
+
+impl RunManifest {
+    pub fn read(path: &Path) -> Result<Self, RecordError> {
+        read_json(path)
+    }
+}
+
 /// What a finished training run reports in its manifest's `result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainResult {
@@ -445,6 +497,9 @@ pub struct SummaryRow {
     /// The row's retrieval report, relative to the summary's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<PathBuf>,
+    /// The row's TREC run, relative to the summary's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<PathBuf>,
 }
 
 /// Seen and unseen queries of a holdout run, with the baselines on the same queries.
@@ -468,6 +523,39 @@ pub struct QuickstartSummary {
     /// The training run folder (relative to the summary's folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_run: Option<PathBuf>,
+}
+
+/// One docid step of a [`DiagnoseReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DiagnoseStep {
+    /// 1-based step.
+    pub step: usize,
+    /// Share of queries whose relevant document's prefix is the beam's best at this step.
+    pub top1: f64,
+    /// Share of queries whose relevant document's prefix is still in the beam.
+    pub in_beam: f64,
+}
+
+/// `genret diagnose`: where the beam loses the relevant documents of a split's queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnoseReport {
+    pub index: PathBuf,
+    pub split: String,
+    /// Judged queries with a relevant document in the index.
+    pub queries: usize,
+    pub beam: usize,
+    pub depth: usize,
+    /// The scoring's short name.
+    pub scoring: String,
+    /// Codes the beam search decodes before ordering.
+    pub searched_codes: usize,
+    pub steps: Vec<DiagnoseStep>,
+    /// Share of queries with a relevant document among the `depth` returned.
+    pub returned: f64,
+    /// Mean log-probability gap between the best kept docid and the best relevant kept one.
+    pub mean_gap: Option<f64>,
+    /// Queries the gap is averaged over (a relevant docid was kept).
+    pub gap_queries: usize,
 }
 
 #[cfg(test)]
@@ -512,6 +600,7 @@ mod tests {
             r#"{"argmax_agreement":0.92,"event":"codebook_init","inertia":42212.9,"iterations":25,"k":64,"secs":1.86,"step":1}"#,
             r#"{"elapsed_s":116.3,"event":"unit_done","run_eta_s":977.1,"secs":28.4,"unit":{"step":0,"unit":"init-codebook"}}"#,
             r#"{"event":"reassigned","kept_prefix_share":0.5}"#,
+            r#"{"event":"reassigned","kept_prefix_share":[0.9,0.5]}"#,
         ];
         let events: Vec<TrainEvent> = lines
             .iter()
@@ -527,7 +616,13 @@ mod tests {
         }
         assert_eq!(
             events.iter().map(TrainEvent::step).collect::<Vec<_>>(),
-            [Some(1), Some(0), Some(0), None]
+            [Some(1), Some(0), Some(0), None, None]
+        );
+        assert_eq!(
+            events[4],
+            TrainEvent::Reassigned {
+                kept_prefix_share: vec![0.9, 0.5]
+            }
         );
         // A line written back reads the same.
         let again: TrainEvent =

@@ -6,9 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use genret_records::{read_json, QuickstartSummary, RetrievalReport, System, TrainResult};
-use serde::Deserialize;
-use serde_json::Value;
+use genret_records::{read_json, QuickstartSummary, RetrievalReport, System};
 
 use crate::docids::{read_docids, DocidEntry};
 use crate::error::ReportError;
@@ -58,38 +56,7 @@ impl NamedReport {
 }
 
 /// The manifest of a training run: what made it (seed, data, model, code) and what it gave.
-/// Fields are optional so manifests of older versions read.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Manifest {
-    #[serde(default)]
-    pub genret_version: Option<String>,
-    #[serde(default)]
-    pub git_revision: Option<String>,
-    #[serde(default)]
-    pub command: Vec<String>,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub threads: Option<usize>,
-    #[serde(default)]
-    pub device: Option<String>,
-    #[serde(default)]
-    pub dataset: Option<String>,
-    #[serde(default)]
-    pub data_hash: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub model_hash: Option<String>,
-    /// The full training configuration as JSON.
-    #[serde(default)]
-    pub config: Value,
-    /// Absent while training runs (or when it failed).
-    #[serde(default)]
-    pub result: Option<TrainResult>,
-}
+pub use genret_records::RunManifest as Manifest;
 
 /// One training run folder.
 #[derive(Debug, Clone)]

@@ -171,7 +171,7 @@ pub fn render_page(
         .or_else(|| {
             main.train
                 .as_ref()
-                .and_then(|t| t.manifest.as_ref()?.dataset.clone())
+                .and_then(|t| Some(t.manifest.as_ref()?.dataset.clone()))
         });
     let kind = match main.kind {
         crate::folder::FolderKind::Quickstart => "quickstart run",
@@ -827,16 +827,16 @@ fn config_section(main: &RunFolder, compared: &[RunFolder]) -> String {
     html.push_str("</tr>\n");
     type Field = fn(&crate::folder::Manifest) -> Option<String>;
     let fields: [(&str, Field); 12] = [
-        ("dataset", |m| m.dataset.clone()),
-        ("seed", |m| m.seed.map(|s| s.to_string())),
-        ("data hash", |m| m.data_hash.clone()),
-        ("model", |m| m.model.clone()),
-        ("model hash", |m| m.model_hash.clone()),
-        ("git revision", |m| m.git_revision.clone()),
-        ("genret version", |m| m.genret_version.clone()),
-        ("started at", |m| m.started_at.clone()),
-        ("device", |m| m.device.clone()),
-        ("threads", |m| m.threads.map(|t| t.to_string())),
+        ("dataset", |m| Some(m.dataset.clone())),
+        ("seed", |m| Some(m.seed.to_string())),
+        ("data hash", |m| Some(m.data_hash.clone())),
+        ("model", |m| Some(m.model.clone())),
+        ("model hash", |m| Some(m.model_hash.clone())),
+        ("git revision", |m| Some(m.git_revision.clone())),
+        ("genret version", |m| Some(m.genret_version.clone())),
+        ("started at", |m| Some(m.started_at.clone())),
+        ("device", |m| Some(m.device.clone())),
+        ("threads", |m| Some(m.threads.to_string())),
         ("command", |m| {
             (!m.command.is_empty()).then(|| m.command.join(" "))
         }),

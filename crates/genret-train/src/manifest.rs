@@ -4,7 +4,6 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::memory::hex;
@@ -31,20 +30,5 @@ pub fn hash_files(paths: &[&Path]) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Manifest {
-    pub genret_version: &'static str,
-    pub git_revision: &'static str,
-    pub command: Vec<String>,
-    pub started_at: String,
-    pub seed: u64,
-    pub threads: i32,
-    pub device: String,
-    pub dataset: String,
-    pub data_hash: String,
-    pub model: String,
-    pub model_hash: String,
-    pub config: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-}
+/// The manifest's schema lives with the other run records.
+pub use genret_records::RunManifest as Manifest;

@@ -34,6 +34,7 @@ use crate::memory::{cache_path, StateCache, TextStates};
 use crate::optim::AdamW;
 use crate::progress;
 use crate::signal::{SignalStats, TrainingSignal};
+use genret_records::{LossTerms as LoggedTerms, TrainEvent};
 
 /// One resumable piece of the training plan. `step` is 0-based (docid position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -493,8 +494,8 @@ pub fn train(
 
     // Manifest and effective configuration.
     let manifest = Manifest {
-        genret_version: env!("CARGO_PKG_VERSION"),
-        git_revision: manifest::GIT_REVISION,
+        genret_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: manifest::GIT_REVISION.into(),
         command: std::env::args().collect(),
         started_at: genret_data::utc_now_rfc3339(),
         seed: cfg.seed,
@@ -566,9 +567,11 @@ pub fn train(
         .context("training produced no docids")?;
     let mut manifest = manifest;
     let wall_secs = trainer.state.elapsed_secs;
-    manifest.result = Some(
-        serde_json::json!({ "health": health, "wall_secs": wall_secs, "signal": signal.stats }),
-    );
+    manifest.result = Some(genret_records::TrainResult {
+        health: health.clone(),
+        wall_secs,
+        signal: serde_json::to_value(&signal.stats)?,
+    });
     genret_data::write_json_atomically(&trainer.run.manifest(), &manifest)?;
     trainer.write_docids(inputs.corpus)?;
     // Held out, and documents the signal gave no query (e.g. qrels-only training): both are
@@ -684,7 +687,12 @@ impl Trainer<'_> {
             self.state.next_unit = i + 1;
             self.state.elapsed_secs = resumed_at + session.elapsed().as_secs_f64();
             let eta = run_eta(&units, i + 1, session.elapsed().as_secs_f64(), done_now + 1);
-            self.log(&serde_json::json!({ "event": "unit_done", "unit": unit, "secs": t0.elapsed().as_secs_f64(), "elapsed_s": self.state.elapsed_secs, "run_eta_s": eta }))?;
+            self.log(&TrainEvent::UnitDone {
+                unit: serde_json::to_value(unit)?,
+                secs: t0.elapsed().as_secs_f64(),
+                elapsed_s: self.state.elapsed_secs,
+                run_eta_s: eta,
+            })?;
             if let Some(eta) = eta.filter(|_| i + 1 < units.len()) {
                 tracing::info!(
                     "run: {} of {} units done, {:.0} s so far, about {:.0} s left",
@@ -704,8 +712,9 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    fn log(&mut self, value: &serde_json::Value) -> Result<()> {
-        writeln!(self.metrics, "{value}").context("writing metrics.jsonl")?;
+    fn log(&mut self, event: &TrainEvent) -> Result<()> {
+        let line = serde_json::to_string(event)?;
+        writeln!(self.metrics, "{line}").context("writing metrics.jsonl")?;
         Ok(())
     }
 
@@ -851,13 +860,22 @@ impl Trainer<'_> {
             }
             if (b + 1) % self.cfg.schedule.log_every == 0 || b + 1 == batches.len() {
                 bar.set_message(format!("loss {total:.3}"));
-                let line = serde_json::json!({
-                    "event": "batch", "unit": unit, "batch": b + 1, "batches": batches.len(),
-                    "loss": total, "ranking": nan_to_null(terms.ranking), "generation": nan_to_null(terms.generation),
-                    "prefix": nan_to_null(terms.prefix), "reconstruction": nan_to_null(terms.reconstruction), "distill": nan_to_null(terms.distill),
-                    "lr": self.optimizer.lr, "grad_norm": grad_norm,
-                    "elapsed_s": self.state.elapsed_secs + self.started.elapsed().as_secs_f64(),
-                });
+                let line = TrainEvent::Batch {
+                    unit: serde_json::to_value(unit)?,
+                    batch: b + 1,
+                    batches: batches.len(),
+                    loss: total,
+                    terms: LoggedTerms {
+                        ranking: finite(terms.ranking),
+                        generation: finite(terms.generation),
+                        prefix: finite(terms.prefix),
+                        reconstruction: finite(terms.reconstruction),
+                        distill: finite(terms.distill),
+                    },
+                    lr: self.optimizer.lr,
+                    grad_norm,
+                    elapsed_s: self.state.elapsed_secs + self.started.elapsed().as_secs_f64(),
+                };
                 self.log(&line)?;
             }
             bar.inc(1);
@@ -865,7 +883,15 @@ impl Trainer<'_> {
         bar.finish_and_clear();
         let nb = batches.len().max(1) as f64;
         tracing::info!("{label}: mean loss {:.4}", sums[0] / nb);
-        self.log(&serde_json::json!({ "event": "epoch", "unit": unit, "mean_loss": sums[0] / nb, "mean_ranking": sums[1] / nb, "mean_generation": sums[2] / nb, "mean_prefix": sums[3] / nb, "mean_reconstruction": sums[4] / nb, "mean_distill": sums[5] / nb }))?;
+        self.log(&TrainEvent::Epoch {
+            unit: serde_json::to_value(unit)?,
+            mean_loss: sums[0] / nb,
+            mean_ranking: sums[1] / nb,
+            mean_generation: sums[2] / nb,
+            mean_prefix: sums[3] / nb,
+            mean_reconstruction: sums[4] / nb,
+            mean_distill: sums[5] / nb,
+        })?;
         Ok(())
     }
 
@@ -1144,7 +1170,14 @@ impl Trainer<'_> {
             result.inertia,
             100.0 * agreement
         );
-        self.log(&serde_json::json!({ "event": "codebook_init", "step": step + 1, "k": k, "inertia": result.inertia, "iterations": result.iterations, "argmax_agreement": agreement, "secs": t0.elapsed().as_secs_f64() }))?;
+        self.log(&TrainEvent::CodebookInit {
+            step: step + 1,
+            k: k as usize,
+            inertia: result.inertia,
+            iterations: result.iterations,
+            argmax_agreement: agreement,
+            secs: t0.elapsed().as_secs_f64(),
+        })?;
         Ok(())
     }
 
@@ -1202,7 +1235,11 @@ impl Trainer<'_> {
             h.n_docs,
             h.largest_collision_group
         );
-        self.log(&serde_json::json!({ "event": "health", "after_step": step + 1, "stage": stage, "health": h }))
+        self.log(&TrainEvent::Health {
+            after_step: step + 1,
+            stage: stage.to_string(),
+            health: h.clone(),
+        })
     }
 
     /// After the last step: report collisions and apply the configured policy.
@@ -1226,7 +1263,9 @@ impl Trainer<'_> {
             };
             let kept: Vec<f64> = (1..=m).map(kept).collect();
             tracing::info!("docids re-assigned by the final tokenizer; share of documents keeping their first 1..M codes: {kept:.3?}");
-            self.log(&serde_json::json!({ "event": "reassigned", "kept_prefix_share": kept }))?;
+            self.log(&TrainEvent::Reassigned {
+                kept_prefix_share: kept,
+            })?;
             let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
             self.report_health(&health, m - 1, "reassigned")?;
             let k = self.cfg.docids.codebook_size;
@@ -1240,7 +1279,9 @@ impl Trainer<'_> {
                     "the final tokenizer gives {} documents one docid, more than one disambiguation code can separate (K = {k}); keeping the step-by-step docids (largest group {stepwise})",
                     health.largest_collision_group
                 );
-                self.log(&serde_json::json!({ "event": "reassignment_dropped", "largest_collision_group": health.largest_collision_group }))?;
+                self.log(&TrainEvent::ReassignmentDropped {
+                    largest_collision_group: health.largest_collision_group,
+                })?;
                 self.state.codes = before;
             }
         }
@@ -1254,7 +1295,10 @@ impl Trainer<'_> {
                 tracing::warn!(
                     "{overflow} documents are in collision groups larger than K = {k}; they share disambiguation codes (raise docids.codebook_size or docids.steps to separate them)"
                 );
-                self.log(&serde_json::json!({ "event": "disambiguation_overflow", "documents": overflow, "k": k }))?;
+                self.log(&TrainEvent::DisambiguationOverflow {
+                    documents: overflow,
+                    k: k as usize,
+                })?;
             }
         }
         let health = DocidHealth::compute(&self.state.codes, self.cfg.docids.codebook_size)?;
@@ -1327,7 +1371,9 @@ impl Trainer<'_> {
             plan(&self.cfg).len()
         );
         self.state = state;
-        self.log(&serde_json::json!({ "event": "resumed", "next_unit": self.state.next_unit }))?;
+        self.log(&TrainEvent::Resumed {
+            next_unit: self.state.next_unit,
+        })?;
         Ok(())
     }
 
@@ -1393,12 +1439,9 @@ fn argmax(row: &[f64]) -> usize {
     best
 }
 
-fn nan_to_null(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        serde_json::json!(v)
-    } else {
-        serde_json::Value::Null
-    }
+/// A loss term as logged: `None` when it is off (NaN) or diverged.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
 /// Model variables as the trained index stores them; also used by tests.

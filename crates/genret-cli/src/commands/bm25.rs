@@ -8,20 +8,15 @@
 //! `--rebuild` forces a fresh build. Timings (index build, per-query search) are printed and
 //! written with the metrics as JSON (`--metrics-out`, default `<run>.metrics.json`).
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use genret_bm25::{
-    corpus_fingerprint, AnalyzerOptions, Bm25Builder, Bm25Config, Bm25Index, BuildOptions,
-    FieldLayout, IndexLocation, StemmerKind, StopWords, TokenizerKind,
+    AnalyzerOptions, Bm25Config, FieldLayout, StemmerKind, StopWords, TokenizerKind,
 };
-use genret_data::{Dataset, Run};
-use genret_eval::{evaluate, EvalOptions, Evaluation};
-use serde_json::json;
+use genret_pipeline::experiment::{run_bm25, Bm25Job, Outcome};
+use genret_pipeline::records::System;
 
-use super::common::{print_table, write_json, DataArgs, Latency, Outcome, ReportArgs};
+use super::common::{print_table, DataArgs, ReportArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -144,211 +139,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     execute(args).map(|_| ())
 }
 
-/// Runs the command; returns the evaluation and the report it wrote.
+/// Runs the command; returns what the pipeline reports.
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
-    let metrics = args.report.metrics()?;
-    if args.k == 0 {
-        anyhow::bail!("--k must be at least 1");
-    }
-    let dataset = args.data.open()?;
-    let config = args.config();
-    let corpus_path = dataset.corpus_path()?;
-    let fingerprint = corpus_fingerprint(&corpus_path, &config)?;
-    let index_dir = match &args.index {
-        Some(dir) => dir.clone(),
-        None => {
-            let safe: String = dataset
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            genret_data::dataset::genret_home()
-                .join("bm25")
-                .join(format!("{safe}-{fingerprint}"))
-        }
+    anyhow::ensure!(args.k >= 1, "--k must be at least 1");
+    let experiment = args
+        .report
+        .experiment(&args.data, &args.split, &args.out, &args.tag)?;
+    let job = Bm25Job {
+        config: args.config(),
+        index_dir: args.index.clone(),
+        rebuild: args.rebuild,
+        threads: args.threads,
+        k: args.k,
     };
-
-    // 1. The index: reuse a matching one, or build it.
-    let (index, build_time) = open_or_build(&args, &dataset, &config, &fingerprint, &index_dir)?;
-    let index_seconds = build_time.map(|d| d.as_secs_f64());
-
-    // 2. The split's judged queries.
-    let ids: HashSet<&str> = index.doc_ids().iter().map(String::as_str).collect();
-    let (qrels, judged) = super::common::judged_split(
-        &dataset,
-        &args.split,
-        args.data.strict,
-        |d| ids.contains(d),
-        "",
-    )?;
-
-    // 3. Retrieval.
-    let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
-    let threads = if args.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        args.threads
-    };
-    let start = Instant::now();
-    let results = index.search_batch_timed(&texts, args.k, threads)?;
-    let search_wall = start.elapsed();
-    let latency = Latency::of(results.iter().map(|(_, d)| *d).collect());
-
-    let mut run = Run::new();
-    let mut empty = 0usize;
-    for (query, (docs, _)) in judged.iter().zip(results) {
-        empty += usize::from(docs.is_empty());
-        run.insert(query.id.clone(), docs);
-    }
-    if empty > 0 {
-        tracing::warn!(
-            "{empty} queries have no indexable term and retrieved nothing (they score 0)"
-        );
-    }
-    run.write_trec(&args.out, &args.tag)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-
-    // 4. Evaluation.
-    let evaluation: Evaluation = evaluate(&qrels, &run, &metrics, &EvalOptions::default())?;
-
-    let build_note = match index_seconds {
+    let outcome = run_bm25(&experiment, &job)?;
+    let r = &outcome.report;
+    let t = &r.timings;
+    let build_note = match t.index_s {
         Some(s) => format!("built in {s:.2} s"),
         None => "reused".to_string(),
     };
+    let index_dir = match &r.system {
+        System::Bm25 { index_dir, .. } => index_dir.display().to_string(),
+        _ => String::new(),
+    };
     eprintln!(
-        "index: {} documents ({build_note}) at {}\nsearch: {} queries, top {}, {} threads: {:.3} s wall, \
-         per query {}\nrun: {}",
-        index.num_docs(),
-        index_dir.display(),
-        judged.len(),
+        "index: {} documents ({build_note}) at {index_dir}\nsearch: {} queries, top {}: {:.3} s wall, \
+         per query p50 {:.2} ms, p99 {:.2} ms\nrun: {}",
+        r.num_docs,
+        r.num_queries,
         args.k,
-        threads,
-        search_wall.as_secs_f64(),
-        latency.describe(),
+        t.search_wall_s.unwrap_or_default(),
+        t.query_p50_ms.unwrap_or_default(),
+        t.query_p99_ms.unwrap_or_default(),
         args.out.display()
     );
-    print_table(&evaluation)?;
-
-    let index_bytes = super::common::dir_bytes(&index_dir)?;
-    let mut report = json!({
-        "dataset": dataset.name,
-        "split": args.split,
-        "k": args.k,
-        "bm25": {
-            "engine": "tantivy 0.27",
-            "k1": genret_bm25::K1,
-            "b": genret_bm25::B,
-            "config": config,
-        },
-        "num_docs": index.num_docs(),
-        "num_queries": judged.len(),
-        "metrics": evaluation.mean,
-        "evaluation": { "num_queries": evaluation.num_queries, "missing_queries": evaluation.missing_queries },
-        "timings": {
-            "index_built": index_seconds.is_some(),
-            "index_s": index_seconds,
-            "search_threads": threads,
-            "search_wall_s": search_wall.as_secs_f64(),
-        },
-        "index_dir": index_dir,
-        "index_bytes": index_bytes,
-        "run": args.out,
-    });
-    latency.add_to(&mut report["timings"], "query");
-    let metrics_path = args.report.path(&args.out);
-    write_json(&metrics_path, &report)?;
-    tracing::info!("wrote {}", metrics_path.display());
-    Ok(Outcome {
-        evaluation,
-        report,
-        groups: None,
-        fused: None,
-    })
-}
-
-/// Opens the index at `dir` when it matches the corpus and settings, else builds it there.
-/// Returns the build time when it was built.
-fn open_or_build(
-    args: &Args,
-    dataset: &Dataset,
-    config: &Bm25Config,
-    fingerprint: &str,
-    dir: &Path,
-) -> anyhow::Result<(Bm25Index, Option<Duration>)> {
-    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        let is_ours = dir.join("genret-bm25.json").exists();
-        if !is_ours {
-            anyhow::bail!(
-                "{}: exists and is not a genret BM25 index; choose another --index",
-                dir.display()
-            );
-        }
-        if !args.rebuild {
-            match Bm25Index::open(dir) {
-                Ok(index) if index.fingerprint() == Some(fingerprint) && index.config() == config => {
-                    tracing::info!("reusing the BM25 index at {}", dir.display());
-                    return Ok((index, None));
-                }
-                Ok(_) if args.index.is_some() => anyhow::bail!(
-                    "{}: holds an index of another corpus version or other settings; pass --rebuild to replace it",
-                    dir.display()
-                ),
-                Ok(_) => tracing::info!("{}: stale index, rebuilding", dir.display()),
-                Err(e) => tracing::warn!("{}: cannot open ({e}), rebuilding", dir.display()),
-            }
-        }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-
-    let options = BuildOptions {
-        config: *config,
-        threads: args.threads,
-        ..BuildOptions::default()
-    };
-    let start = Instant::now();
-    let mut builder = Bm25Builder::new(IndexLocation::Dir(dir.to_path_buf()), &options)?
-        .with_fingerprint(fingerprint);
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} indexing {human_pos} documents ({per_sec}) {elapsed} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    // Streamed, so a duplicate id is caught here, where both of its lines are known.
-    let corpus_path = dataset.corpus_path()?;
-    let mut reader = dataset.corpus_reader()?;
-    let mut first_line: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    while let Some((line, doc)) = reader.next_document()? {
-        if let Some(&first) = first_line.get(&doc.id) {
-            return Err(genret_data::DataError::DuplicateId {
-                loc: genret_data::Location::line(&corpus_path, line),
-                id: doc.id,
-                first_line: first,
-            }
-            .into());
-        }
-        first_line.insert(doc.id.clone(), line);
-        builder.add(&doc)?;
-        bar.inc(1);
-    }
-    bar.set_message("committing");
-    let index = builder.finish()?;
-    bar.finish_and_clear();
-    let took = start.elapsed();
-    tracing::info!(
-        "indexed {} documents in {:.2} s into {}",
-        index.num_docs(),
-        took.as_secs_f64(),
-        dir.display()
-    );
-    Ok((index, Some(took)))
+    print_table(&outcome.evaluation)?;
+    Ok(outcome)
 }

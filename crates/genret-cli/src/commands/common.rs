@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use genret_data::{Dataset, DatasetSource};
+pub use genret_pipeline::experiment::depth_beyond_beam;
+use genret_pipeline::experiment::{Experiment, FuseWithBm25, ScoringChoice};
 
 /// Where the data comes from: a BEIR dataset by name, or a local folder.
 #[derive(clap::Args, Debug, Clone)]
@@ -54,6 +56,25 @@ impl ReportArgs {
         genret_eval::Metric::parse_list(&self.metrics).context("--metrics")
     }
 
+    /// The experiment these arguments describe: the data, the split, the run and report paths.
+    pub fn experiment(
+        &self,
+        data: &DataArgs,
+        split: &str,
+        run_path: &std::path::Path,
+        tag: &str,
+    ) -> anyhow::Result<Experiment> {
+        Ok(Experiment {
+            dataset: data.open()?,
+            split: split.to_string(),
+            strict: data.strict,
+            metrics: self.metrics()?,
+            run_path: run_path.to_path_buf(),
+            tag: tag.to_string(),
+            report_path: self.metrics_out.clone(),
+        })
+    }
+
     /// `--metrics-out`, else next to the run (`run.trec` -> `run.metrics.json`).
     pub fn path(&self, out: &std::path::Path) -> PathBuf {
         self.metrics_out
@@ -87,99 +108,6 @@ pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
     }
 }
 
-/// The judged queries of `split` and their judgements, checked against the documents a system
-/// can return (`has_doc`): unknown queries are dropped, unknown documents kept and counted (or
-/// an error under `strict`). `empty_hint` ends the error when no judged query remains.
-pub fn judged_split(
-    dataset: &Dataset,
-    split: &str,
-    strict: bool,
-    has_doc: impl Fn(&str) -> bool,
-    empty_hint: &str,
-) -> anyhow::Result<(genret_data::Qrels, Vec<genret_data::Query>)> {
-    let queries = dataset.load_queries()?;
-    let qrels_path = dataset.qrels_path(split);
-    if !qrels_path.exists() {
-        anyhow::bail!(
-            "{}: dataset has no `{split}` split (available: {})",
-            qrels_path.display(),
-            dataset.splits().join(", ")
-        );
-    }
-    let mut qrels = dataset.read_qrels(split)?;
-    qrels.check_refs(&qrels_path, |q| queries.contains(q), has_doc, strict)?;
-    let judged = queries.judged(&qrels);
-    if judged.is_empty() {
-        anyhow::bail!(
-            "{}: no judged query of the split is in the queries file{empty_hint}",
-            qrels_path.display()
-        );
-    }
-    Ok((qrels, judged))
-}
-
-/// Milliseconds, for reports.
-pub fn ms(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// The value at quantile `q` of sorted durations (nearest rank, as latency reports use).
-pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
-    if sorted.is_empty() {
-        return std::time::Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// Mean, median, 99th percentile and maximum of measured times (per query or per batch), as
-/// every retrieval command reports them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Latency {
-    pub mean: std::time::Duration,
-    pub p50: std::time::Duration,
-    pub p99: std::time::Duration,
-    pub max: std::time::Duration,
-}
-
-impl Latency {
-    pub fn of(mut times: Vec<std::time::Duration>) -> Self {
-        times.sort();
-        let mean = times.iter().sum::<std::time::Duration>() / times.len().max(1) as u32;
-        Self {
-            mean,
-            p50: quantile(&times, 0.5),
-            p99: quantile(&times, 0.99),
-            max: times.last().copied().unwrap_or_default(),
-        }
-    }
-
-    /// `mean 1.20 ms, p50 1.10 ms, p99 3.40 ms`, for the summary on standard error.
-    pub fn describe(&self) -> String {
-        format!(
-            "mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms",
-            ms(self.mean),
-            ms(self.p50),
-            ms(self.p99)
-        )
-    }
-
-    /// Adds `{what}_mean_ms`, `{what}_p50_ms`, `{what}_p99_ms` and `{what}_max_ms` to a JSON
-    /// object (the `timings` of a report).
-    pub fn add_to(&self, timings: &mut serde_json::Value, what: &str) {
-        if let Some(map) = timings.as_object_mut() {
-            for (name, d) in [
-                ("mean", self.mean),
-                ("p50", self.p50),
-                ("p99", self.p99),
-                ("max", self.max),
-            ] {
-                map.insert(format!("{what}_{name}_ms"), ms(d).into());
-            }
-        }
-    }
-}
-
 /// libtorch's intra-op thread count after applying `--threads` (0 leaves libtorch's default,
 /// one per core).
 pub fn set_torch_threads(threads: usize) -> usize {
@@ -206,122 +134,6 @@ pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyh
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Total size in bytes of the files under `dir` (recursively).
-pub fn dir_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
-}
-
-/// What a retrieval command leaves for a caller that composes several (quickstart): the
-/// per-query evaluation and the JSON report it wrote.
-pub struct Outcome {
-    pub evaluation: genret_eval::Evaluation,
-    pub report: serde_json::Value,
-    /// Seen/unseen query groups, when the index holds documents added after training.
-    pub groups: Option<std::collections::HashMap<String, QueryGroup>>,
-    /// The hybrid run's evaluation (`genret run --fuse`).
-    pub fused: Option<genret_eval::Evaluation>,
-}
-
-/// Which documents a test query's relevant documents are, for the seen/unseen split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryGroup {
-    /// Every relevant document in the index was trained on.
-    Seen,
-    /// Every relevant document in the index was added after training (never seen).
-    Unseen,
-    /// Some of each.
-    Mixed,
-}
-
-impl QueryGroup {
-    pub fn name(self) -> &'static str {
-        match self {
-            QueryGroup::Seen => "seen",
-            QueryGroup::Unseen => "unseen",
-            QueryGroup::Mixed => "mixed",
-        }
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            QueryGroup::Seen => "every relevant document was trained on",
-            QueryGroup::Unseen => "every relevant document was added after training",
-            QueryGroup::Mixed => "relevant documents of both kinds",
-        }
-    }
-}
-
-/// Classifies each judged query by the origin of its relevant documents (relevance > 0) that
-/// the index holds; queries with none in the index are left out.
-pub fn classify_queries(
-    qrels: &genret_data::Qrels,
-    origins: &std::collections::HashMap<String, genret_index::Origin>,
-) -> std::collections::HashMap<String, QueryGroup> {
-    let mut out = std::collections::HashMap::new();
-    for (qid, judged) in qrels.iter() {
-        let (mut seen, mut unseen) = (0, 0);
-        for (doc, &rel) in judged {
-            match (rel > 0).then(|| origins.get(doc)).flatten() {
-                Some(genret_index::Origin::Train) => seen += 1,
-                Some(genret_index::Origin::Added) => unseen += 1,
-                None => {}
-            }
-        }
-        let group = match (seen, unseen) {
-            (0, 0) => continue,
-            (_, 0) => QueryGroup::Seen,
-            (0, _) => QueryGroup::Unseen,
-            _ => QueryGroup::Mixed,
-        };
-        out.insert(qid.clone(), group);
-    }
-    out
-}
-
-/// The judgements of the documents of one origin, for the queries with at least one relevant
-/// document of that origin. Evaluating a run against them measures how well the system finds
-/// those documents; on collections with many relevant documents per query (TREC DL), where
-/// nearly every query has relevant documents of both origins, this is the seen/unseen split
-/// that still says something.
-pub fn judgements_of(
-    qrels: &genret_data::Qrels,
-    origins: &std::collections::HashMap<String, genret_index::Origin>,
-    origin: genret_index::Origin,
-) -> genret_data::Qrels {
-    let mut out = genret_data::Qrels::default();
-    for (qid, judged) in qrels.iter() {
-        if !judged
-            .iter()
-            .any(|(d, &rel)| rel > 0 && origins.get(d) == Some(&origin))
-        {
-            continue;
-        }
-        for (d, &rel) in judged {
-            if origins.get(d) == Some(&origin) {
-                out.insert(qid, d, rel);
-            }
-        }
-    }
-    out
-}
-
-/// Builds a subcommand's arguments from an argument list, exactly as the command line would.
-pub fn args_from<A: clap::Args + clap::FromArgMatches>(argv: &[String]) -> anyhow::Result<A> {
-    let cmd = A::augment_args(clap::Command::new("genret"));
-    let matches = cmd
-        .try_get_matches_from(std::iter::once("genret".to_string()).chain(argv.iter().cloned()))?;
-    Ok(A::from_arg_matches(&matches)?)
-}
-
 /// Test helper: a command line made of one subcommand's arguments
 /// (`type Cli = TestCli<Args>;`, then `Cli::try_parse_from(argv)` and `Cli::command()`).
 #[cfg(test)]
@@ -343,7 +155,6 @@ pub fn assert_every_argument_has_help(cmd: &clap::Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn devices_parse_and_missing_gpus_are_refused() {
@@ -360,65 +171,6 @@ mod tests {
                 "{err}"
             );
         }
-    }
-
-    #[test]
-    fn judgements_are_split_by_document_origin() {
-        use genret_index::Origin;
-        let mut qrels = genret_data::Qrels::default();
-        qrels.insert("q1", "a", 2);
-        qrels.insert("q1", "b", 1);
-        qrels.insert("q1", "c", 0);
-        qrels.insert("q2", "a", 1);
-        qrels.insert("q2", "c", 0); // only a non-relevant added document
-        qrels.insert("q3", "z", 1); // not in the index
-        let origins: std::collections::HashMap<String, Origin> = [
-            ("a", Origin::Train),
-            ("b", Origin::Added),
-            ("c", Origin::Added),
-        ]
-        .into_iter()
-        .map(|(d, o)| (d.to_string(), o))
-        .collect();
-        let seen = judgements_of(&qrels, &origins, Origin::Train);
-        assert_eq!(seen.query_ids().cloned().collect::<Vec<_>>(), ["q1", "q2"]);
-        assert_eq!(seen.num_judgements(), 2);
-        let unseen = judgements_of(&qrels, &origins, Origin::Added);
-        assert_eq!(unseen.query_ids().cloned().collect::<Vec<_>>(), ["q1"]);
-        assert_eq!(
-            unseen.query("q1").unwrap().len(),
-            2,
-            "b (relevant) and c (judged 0)"
-        );
-    }
-
-    #[test]
-    fn quantiles_use_nearest_rank() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(quantile(&d, 0.5), Duration::from_millis(50));
-        assert_eq!(quantile(&d, 0.99), Duration::from_millis(99));
-        assert_eq!(quantile(&d[..1], 0.99), Duration::from_millis(1));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
-    }
-
-    #[test]
-    fn latency_summary_and_report_keys() {
-        let lat = Latency::of((1..=4).rev().map(Duration::from_millis).collect());
-        assert_eq!(lat.mean, Duration::from_micros(2500));
-        assert_eq!(
-            (lat.p50, lat.p99, lat.max),
-            (
-                Duration::from_millis(2),
-                Duration::from_millis(4),
-                Duration::from_millis(4)
-            )
-        );
-        let mut timings = serde_json::json!({ "wall_s": 1.0 });
-        lat.add_to(&mut timings, "query");
-        assert_eq!(timings["query_p50_ms"], 2.0);
-        assert_eq!(timings["query_mean_ms"], 2.5);
-        assert_eq!(timings["wall_s"], 1.0);
-        assert_eq!(Latency::of(Vec::new()).mean, Duration::ZERO);
     }
 
     #[test]
@@ -537,51 +289,28 @@ pub enum CodeScoreArg {
 }
 
 impl ScoringArgs {
-    /// The scoring to search with: the index's, changed by the flags given.
-    pub fn resolve(&self, index_default: genret_index::Scoring) -> genret_index::Scoring {
-        let mut s = index_default;
-        if let Some(mode) = self.scoring {
-            s.states = match mode {
+    /// The flags as changes to an index's scoring.
+    pub fn choice(&self) -> ScoringChoice {
+        ScoringChoice {
+            states: self.scoring.map(|mode| match mode {
                 ScoringMode::Codes => None,
                 ScoringMode::DecoderStates => Some(genret_index::StateKind::Decoder),
                 ScoringMode::EncoderStates => Some(genret_index::StateKind::Encoder),
-            };
-        }
-        if let Some(c) = self.code_score {
-            s.code = match c {
+            }),
+            code: self.code_score.map(|c| match c {
                 CodeScoreArg::LogProb => genret_index::CodeScore::LogProb,
                 CodeScoreArg::Logit => genret_index::CodeScore::Logit,
                 CodeScoreArg::Residual => genret_index::CodeScore::Residual,
-            };
+            }),
+            code_weight: self.code_weight,
+            candidate_depth: self.candidate_depth,
         }
-        if let Some(w) = self.code_weight {
-            s.code_weight = w;
-        }
-        if self.candidate_depth.is_some() {
-            s.candidate_depth = self.candidate_depth;
-        } else if s.states != Some(genret_index::StateKind::Encoder) {
-            // The index's candidate depth belongs to its encoder-state default; a search that
-            // switches to codes or decoder states uses every learned code.
-            s.candidate_depth = None;
-        }
-        s
     }
-}
 
-/// The warning for a codes-only beam search asked for more documents than it keeps docids:
-/// at most `beam` docids come back (more documents only where docids are shared), so `depth`
-/// is cut short without a word otherwise. `None` where the scoring gives `depth` anyway.
-pub fn depth_beyond_beam(
-    depth: usize,
-    beam: usize,
-    scoring: &genret_index::Scoring,
-    exact: bool,
-) -> Option<String> {
-    let codes_beam =
-        scoring.states.is_none() && scoring.code != genret_index::CodeScore::Residual && !exact;
-    (codes_beam && depth > beam).then(|| {
-        format!("--depth {depth} is larger than --beam {beam}: a codes-only search keeps {beam} docids, so fewer than {depth} documents may come back; raise --beam to at least --depth")
-    })
+    /// The scoring to search with: the index's, changed by the flags given.
+    pub fn resolve(&self, index_default: genret_index::Scoring) -> genret_index::Scoring {
+        self.choice().resolve(index_default)
+    }
 }
 
 /// Hybrid search: a GenRet run fused with BM25 over the index's own documents.
@@ -619,6 +348,19 @@ impl FuseArgs {
             FuseMethodArg::Rrf => genret_eval::FusionMethod::Rrf { k: 60.0 },
         }
     }
+    /// The fusion asked for, if any.
+    pub fn job(&self) -> anyhow::Result<Option<FuseWithBm25>> {
+        if self.fuse.is_none() {
+            return Ok(None);
+        }
+        let (genret_weight, bm25_weight) = self.weights()?;
+        Ok(Some(FuseWithBm25 {
+            method: self.method(),
+            genret_weight,
+            bm25_weight,
+        }))
+    }
+
     /// `(genret weight, bm25 weight)`.
     pub fn weights(&self) -> anyhow::Result<(f64, f64)> {
         anyhow::ensure!(
@@ -631,24 +373,4 @@ impl FuseArgs {
             FuseMethodArg::Rrf => (1.0, 1.0),
         })
     }
-}
-
-/// A BM25 index (in memory) over every document of a GenRet index, so fusion sees the same
-/// collection, added documents included.
-pub fn bm25_over_index(index: &genret_index::Index) -> anyhow::Result<genret_bm25::Bm25Index> {
-    let positions: Vec<u64> = (0..index.num_docs() as u64).collect();
-    let docs: Vec<genret_data::Document> = index
-        .documents(&positions)?
-        .into_iter()
-        .map(|d| genret_data::Document {
-            id: d.doc_id,
-            title: d.title,
-            text: d.text,
-        })
-        .collect();
-    Ok(genret_bm25::Bm25Index::build(
-        genret_bm25::IndexLocation::Ram,
-        &docs,
-        &genret_bm25::BuildOptions::default(),
-    )?)
 }

@@ -19,9 +19,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use genret_index::{Index, SearchOptions};
-use serde_json::json;
+use genret_pipeline::records::{DiagnoseReport, DiagnoseStep};
+use genret_pipeline::split::{judged_split, JudgedQueries};
 
-use super::common::{judged_split, parse_device, write_json, DataArgs, ScoringArgs};
+use super::common::{parse_device, write_json, DataArgs, ScoringArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -62,32 +63,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     writeln!(
         out,
         "{} queries of `{}` with a relevant document in the index; beam {}, scoring {}",
-        report["queries"],
-        args.split,
-        args.beam,
-        report["scoring"].as_str().unwrap_or("")
+        report.queries, args.split, args.beam, report.scoring
     )?;
     writeln!(
         out,
         "| step | relevant prefix is the top-1 prefix | relevant prefix in the beam |"
     )?;
     writeln!(out, "|---:|---:|---:|")?;
-    for s in report["steps"].as_array().into_iter().flatten() {
-        writeln!(
-            out,
-            "| {} | {:.3} | {:.3} |",
-            s["step"],
-            s["top1"].as_f64().unwrap_or(0.0),
-            s["in_beam"].as_f64().unwrap_or(0.0)
-        )?;
+    for s in &report.steps {
+        writeln!(out, "| {} | {:.3} | {:.3} |", s.step, s.top1, s.in_beam)?;
     }
     writeln!(
         out,
         "relevant document returned in the top {}: {:.3}; mean score gap (best kept docid − best relevant kept docid): {:.4} over {} queries",
         args.depth,
-        report["returned"].as_f64().unwrap_or(0.0),
-        report["mean_gap"].as_f64().unwrap_or(f64::NAN),
-        report["gap_queries"]
+        report.returned,
+        report.mean_gap.unwrap_or(f64::NAN),
+        report.gap_queries
     )?;
     if let Some(path) = &args.json_out {
         write_json(path, &report)?;
@@ -96,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Traces every judged query and returns the report (JSON).
-pub fn execute(args: &Args) -> anyhow::Result<serde_json::Value> {
+pub fn execute(args: &Args) -> anyhow::Result<DiagnoseReport> {
     let dataset = args.data.open()?;
     let index = Index::open(&args.index, parse_device(&args.device)?)?;
     let positions: std::collections::HashMap<&str, u64> = index
@@ -105,7 +97,10 @@ pub fn execute(args: &Args) -> anyhow::Result<serde_json::Value> {
         .enumerate()
         .map(|(p, id)| (id.as_str(), p as u64))
         .collect();
-    let (qrels, judged) = judged_split(
+    let JudgedQueries {
+        qrels,
+        queries: judged,
+    } = judged_split(
         &dataset,
         &args.split,
         args.data.strict,
@@ -189,18 +184,23 @@ pub fn execute(args: &Args) -> anyhow::Result<serde_json::Value> {
         }
         returned += usize::from(found.iter().any(|h| ids.contains(&h.doc_id)));
     }
-    let steps: Vec<serde_json::Value> = (0..depth).map(|t| json!({ "step": t + 1, "top1": top1[t] as f64 / n, "in_beam": in_beam[t] as f64 / n })).collect();
-    Ok(json!({
-        "index": args.index,
-        "split": args.split,
-        "queries": texts.len(),
-        "beam": args.beam,
-        "depth": args.depth,
-        "scoring": scoring.describe(),
-        "searched_codes": depth,
-        "steps": steps,
-        "returned": returned as f64 / n,
-        "mean_gap": if gap_n > 0 { Some(gap_sum / gap_n as f64) } else { None },
-        "gap_queries": gap_n,
-    }))
+    Ok(DiagnoseReport {
+        index: args.index.clone(),
+        split: args.split.clone(),
+        queries: texts.len(),
+        beam: args.beam,
+        depth: args.depth,
+        scoring: scoring.describe(),
+        searched_codes: depth,
+        steps: (0..depth)
+            .map(|t| DiagnoseStep {
+                step: t + 1,
+                top1: top1[t] as f64 / n,
+                in_beam: in_beam[t] as f64 / n,
+            })
+            .collect(),
+        returned: returned as f64 / n,
+        mean_gap: (gap_n > 0).then(|| gap_sum / gap_n as f64),
+        gap_queries: gap_n,
+    })
 }

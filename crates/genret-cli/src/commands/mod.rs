@@ -8,6 +8,8 @@ pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod quickstart;
+pub mod report;
 pub mod run;
 pub mod search;
+pub mod serve;
 pub mod train;

@@ -12,19 +12,28 @@
 //!    relevant documents were seen in training with those whose documents were not, for GenRet
 //!    and (on the same queries) for BM25 and dense retrieval.
 //!
-//! Every step is the subcommand of the same name, run with arguments built here, so the table
-//! shows exactly what those commands give. Everything lands in `--out`: runs, metric reports,
-//! the training runs, and the table itself (`quickstart.md`, `quickstart.json`).
+//! Every step calls the same `genret-pipeline` function as the subcommand of the same name, so
+//! the table shows exactly what those commands give. Everything lands in `--out`: runs, metric reports,
+//! the training runs, the table itself (`quickstart.md`, `quickstart.json`), and the HTML report
+//! of the whole run (`report.html`, as `genret report` writes it).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use genret_eval::Evaluation;
-use serde_json::{json, Value};
+use genret_pipeline::experiment::{
+    relative_to, run_bm25, run_dense, run_genret, Bm25Job, DenseJob, Experiment, FuseWithBm25,
+    GenretJob, Outcome, ScoringChoice,
+};
+use genret_pipeline::records::{GroupComparison, QuickstartSummary, SummaryRow};
+use genret_pipeline::split::QueryGroup;
+use genret_pipeline::training::{
+    train_and_index, ConfigOverrides, TrainJob, Trained, DEFAULT_FUSE_WEIGHT,
+};
+use genret_train::TrainOptions;
 
-use super::common::QueryGroup;
-use super::common::{args_from, write_json, DataArgs, Outcome};
+use super::common::{parse_device, write_json, DataArgs, ReportArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -92,172 +101,177 @@ struct Row {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let data = data_argv(&args.data);
-    let device = args.device.clone();
+    let data = match (&args.data.dataset, &args.data.data) {
+        (None, None) => DataArgs {
+            dataset: Some("scifact".into()),
+            ..args.data.clone()
+        },
+        _ => args.data.clone(),
+    };
+    let device = parse_device(&args.device)?;
+    let overrides = ConfigOverrides {
+        model: args.model.clone(),
+        seed: args.seed,
+        threads: args.threads,
+        ..Default::default()
+    };
+    let config = overrides.load(args.config.as_deref())?;
+    let experiment = |name: &str, report: Option<&str>| -> anyhow::Result<Experiment> {
+        let report_args = ReportArgs {
+            metrics: METRICS.into(),
+            metrics_out: report.map(|r| out.join(r)),
+        };
+        report_args.experiment(
+            &data,
+            &args.split,
+            &out.join(format!("{name}.trec")),
+            &format!("genret-{name}"),
+        )
+    };
+    let train = |run_dir: &str, holdout: Option<f64>| -> anyhow::Result<Trained> {
+        let mut config = config.clone();
+        if let Some(h) = holdout {
+            config.holdout_docs = h;
+        }
+        train_and_index(TrainJob {
+            dataset: &data.open()?,
+            strict: data.strict,
+            config,
+            out: out.join(run_dir),
+            options: TrainOptions {
+                resume: args.resume,
+                restart: false,
+                device,
+                stop_after_units: None,
+            },
+        })
+    };
 
     // 1. GenRet.
     eprintln!(
         "== 1/4 training GenRet into {}",
         out.join("train").display()
     );
-    let trained = super::train::execute(args_from(&train_argv(
-        &args,
-        &data,
-        &out.join("train"),
-        None,
-    ))?)?;
+    let trained = train("train", None)?;
 
     // 2. Baselines.
     eprintln!("== 2/4 BM25 and dense baselines");
-    let mut bm25_argv = data.clone();
-    bm25_argv.extend(strs(&[
-        "--split",
-        &args.split,
-        "--out",
-        &p(&out.join("bm25.trec")),
-        "--metrics-out",
-        &p(&out.join("bm25.json")),
-        "-m",
-        METRICS,
-    ]));
-    if args.fresh_baselines {
-        bm25_argv.push("--rebuild".into());
-    }
-    let bm25 = super::bm25::execute(args_from(&bm25_argv)?)?;
-    let model = match &args.model {
-        Some(m) => m.clone(),
-        None => {
-            super::train::load_config(&args_from(&train_argv(
-                &args,
-                &data,
-                &out.join("train"),
-                None,
-            ))?)?
-            .model
-            .checkpoint
-        }
-    };
-    let mut dense_argv = data.clone();
-    dense_argv.extend(strs(&[
-        "--model",
-        &model,
-        "--split",
-        &args.split,
-        "--out",
-        &p(&out.join("dense.trec")),
-        "--metrics-out",
-        &p(&out.join("dense.json")),
-        "-m",
-        METRICS,
-    ]));
-    dense_argv.extend(strs(&[
-        "--device",
-        if device == "auto" || device == "cpu" {
-            device.as_str()
-        } else {
-            "cuda"
+    let bm25 = run_bm25(
+        &experiment("bm25", Some("bm25.json"))?,
+        &Bm25Job {
+            config: Default::default(),
+            index_dir: None,
+            rebuild: args.fresh_baselines,
+            threads: 0,
+            k: 1000,
         },
-    ]));
-    if args.fresh_baselines {
-        dense_argv.push("--rebuild".into());
-    }
-    let dense = super::dense::execute(args_from(&dense_argv)?)?;
+    )?;
+    let dense = run_dense(
+        &experiment("dense", Some("dense.json"))?,
+        &DenseJob {
+            model: config.model.checkpoint.clone(),
+            max_len: 256,
+            k: 1000,
+            batch_size: 32,
+            device,
+            cache_dir: Some(genret_pipeline::baselines::default_dense_cache()),
+            rebuild: args.fresh_baselines,
+        },
+    )?;
 
-    // 3. GenRet search at two beam widths, one query at a time.
+    // 3. GenRet search, one query at a time so the latencies are true per-query latencies.
     eprintln!("== 3/4 GenRet search");
     let genret_run = |index: &Path,
-                      beam: Option<usize>,
                       name: &str,
-                      extra: &[&str]|
+                      beam: Option<usize>,
+                      scoring: ScoringChoice,
+                      fuse: Option<FuseWithBm25>|
      -> anyhow::Result<Outcome> {
-        let mut argv = data.clone();
-        argv.extend(strs(&[
-            "--index",
-            &p(index),
-            "--split",
-            &args.split,
-            "--out",
-            &p(&out.join(format!("{name}.trec"))),
-        ]));
-        if let Some(beam) = beam {
-            argv.extend(strs(&["--beam", &beam.to_string()]));
-        }
-        argv.extend(strs(&[
-            "--depth",
-            "100",
-            "--batch-size",
-            "1",
-            "--device",
-            &device,
-            "-m",
-            METRICS,
-        ]));
-        argv.extend(strs(extra));
-        super::run::execute(args_from(&argv)?)
+        run_genret(
+            &experiment(name, None)?,
+            &GenretJob {
+                index: index.to_path_buf(),
+                device,
+                beam,
+                depth: 100,
+                batch_size: 1,
+                scoring,
+                exact: false,
+                fuse,
+            },
+        )
     };
     // The paper's scoring (codes only), the index's default (codes + states), and the hybrid.
+    let codes_only = ScoringChoice {
+        states: Some(None),
+        ..Default::default()
+    };
+    let index_dir = trained.index_dir().to_path_buf();
     let b10 = genret_run(
-        &trained.index_dir,
-        Some(10),
+        &index_dir,
         "genret.codes.beam10",
-        &["--scoring", "codes"],
+        Some(10),
+        codes_only,
+        None,
     )?;
     let b100 = genret_run(
-        &trained.index_dir,
-        Some(100),
+        &index_dir,
         "genret.codes.beam100",
-        &["--scoring", "codes"],
+        Some(100),
+        codes_only,
+        None,
     )?;
     let default = genret_run(
-        &trained.index_dir,
-        None,
+        &index_dir,
         "genret",
-        &[
-            "--fuse",
-            "bm25",
-            "--fuse-weight",
-            &super::train::DEFAULT_FUSE_WEIGHT.to_string(),
-        ],
+        None,
+        ScoringChoice::default(),
+        Some(FuseWithBm25 {
+            method: genret_eval::FusionMethod::MinMax,
+            genret_weight: DEFAULT_FUSE_WEIGHT,
+            bm25_weight: 1.0 - DEFAULT_FUSE_WEIGHT,
+        }),
     )?;
-    let hybrid = fused_outcome(&default)?;
+    let hybrid = default
+        .fused_outcome()
+        .context("the GenRet run was not fused")?;
 
-    let bytes = |o: &Outcome, key: &str| o.report[key].as_u64();
-    let secs = |v: &Value| v.as_f64();
-    let genret_bytes = bytes(&default, "index_bytes_beyond_weights");
+    let genret_bytes = default.report.index_bytes_beyond_weights;
+    let wall = Some(trained.wall_secs());
     let rows = vec![
         Row {
             name: "BM25 (tantivy)".into(),
-            build_secs: secs(&bm25.report["timings"]["index_s"]),
-            index_bytes: bytes(&bm25, "index_bytes"),
+            build_secs: bm25.report.timings.index_s,
+            index_bytes: bm25.report.index_bytes,
             outcome: bm25,
         },
         Row {
             name: "dense (same encoder, exact)".into(),
-            build_secs: secs(&dense.report["timings"]["encode_s"]),
-            index_bytes: bytes(&dense, "index_bytes"),
+            build_secs: dense.report.timings.encode_s,
+            index_bytes: dense.report.index_bytes,
             outcome: dense,
         },
         Row {
             name: "GenRet, codes only (paper scoring), beam 10".into(),
-            build_secs: Some(trained.wall_secs),
+            build_secs: wall,
             index_bytes: genret_bytes,
             outcome: b10,
         },
         Row {
             name: "GenRet, codes only (paper scoring), beam 100".into(),
-            build_secs: Some(trained.wall_secs),
+            build_secs: wall,
             index_bytes: genret_bytes,
             outcome: b100,
         },
         Row {
             name: "GenRet default (codes + states)".into(),
-            build_secs: Some(trained.wall_secs),
+            build_secs: wall,
             index_bytes: genret_bytes,
             outcome: default,
         },
         Row {
             name: "GenRet + BM25 hybrid (default + BM25)".into(),
-            build_secs: Some(trained.wall_secs),
+            build_secs: wall,
             index_bytes: genret_bytes,
             outcome: hybrid,
         },
@@ -270,13 +284,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "== 4/4 seen vs unseen: training without {:.0}% of the documents",
             100.0 * args.holdout_docs
         );
-        let held = super::train::execute(args_from(&train_argv(
-            &args,
-            &data,
-            &out.join("holdout"),
-            Some(args.holdout_docs),
-        ))?)?;
-        let outcome = genret_run(&held.index_dir, None, "holdout", &[])?;
+        let held = train("holdout", Some(args.holdout_docs))?;
+        let outcome = genret_run(
+            held.index_dir(),
+            "holdout",
+            None,
+            ScoringChoice::default(),
+            None,
+        )?;
         generalisation = Some((held, outcome));
     } else {
         eprintln!("== 4/4 seen vs unseen skipped (use --holdout-docs 0.1)");
@@ -293,64 +308,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.join("quickstart.md").display(),
         out.join("quickstart.json").display()
     );
+    let report = super::report::write(
+        out,
+        &[],
+        None,
+        Some(&data.open()?.root),
+        &args.split,
+        genret_report::DEFAULT_WORST_QUERIES,
+    )?;
+    eprintln!("report: {}", report.display());
     Ok(())
 }
 
 use std::io::Write as _;
-
-/// The hybrid row of a `genret run --fuse` outcome: its fused evaluation and latencies.
-fn fused_outcome(o: &Outcome) -> anyhow::Result<Outcome> {
-    let evaluation = o.fused.clone().context("the GenRet run was not fused")?;
-    let mut report = o.report.clone();
-    report["timings"] = o.report["fused"]["timings"].clone();
-    Ok(Outcome {
-        evaluation,
-        report,
-        groups: o.groups.clone(),
-        fused: None,
-    })
-}
-
-fn strs(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// `--dataset NAME` or `--data DIR` (SciFact by name when neither is given).
-fn data_argv(data: &DataArgs) -> Vec<String> {
-    match (&data.dataset, &data.data) {
-        (_, Some(dir)) => strs(&["--data", &p(dir)]),
-        (Some(name), None) => strs(&["--dataset", name]),
-        (None, None) => strs(&["--dataset", "scifact"]),
-    }
-}
-
-fn train_argv(args: &Args, data: &[String], out: &Path, holdout: Option<f64>) -> Vec<String> {
-    let mut argv = data.to_vec();
-    argv.extend(strs(&["--out", &p(out), "--device", &args.device]));
-    if let Some(m) = &args.model {
-        argv.extend(strs(&["--model", m]));
-    }
-    if let Some(c) = &args.config {
-        argv.extend(strs(&["--config", &p(c)]));
-    }
-    if let Some(s) = args.seed {
-        argv.extend(strs(&["--seed", &s.to_string()]));
-    }
-    if let Some(t) = args.threads {
-        argv.extend(strs(&["--threads", &t.to_string()]));
-    }
-    if let Some(h) = holdout {
-        argv.extend(strs(&["--holdout-docs", &h.to_string()]));
-    }
-    if args.resume {
-        argv.push("--resume".into());
-    }
-    argv
-}
 
 fn metric(e: &Evaluation, name: &str) -> Option<f64> {
     e.mean.get(name).copied()
@@ -371,10 +341,10 @@ fn human_bytes(b: Option<u64>) -> String {
 /// The markdown table and its JSON twin.
 fn render(
     args: &Args,
-    trained: &super::train::Trained,
+    trained: &Trained,
     rows: &[Row],
-    generalisation: Option<&(super::train::Trained, Outcome)>,
-) -> (String, Value) {
+    generalisation: Option<&(Trained, Outcome)>,
+) -> (String, QuickstartSummary) {
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -386,14 +356,11 @@ fn render(
         "|---|{}---:|---:|---:|---:|",
         "---:|".repeat(COLUMNS.len())
     );
-    let mut json_rows = Vec::new();
+    let mut summary_rows = Vec::new();
     for row in rows {
         let e = &row.outcome.evaluation;
-        let timings = &row.outcome.report["timings"];
-        let (p50, p99) = (
-            timings["query_p50_ms"].as_f64(),
-            timings["query_p99_ms"].as_f64(),
-        );
+        let timings = &row.outcome.report.timings;
+        let (p50, p99) = (timings.query_p50_ms, timings.query_p99_ms);
         let cells: Vec<String> = COLUMNS.iter().map(|c| cell(metric(e, c))).collect();
         let _ = writeln!(
             t,
@@ -406,9 +373,19 @@ fn render(
             p50.map_or("-".into(), |v| format!("{v:.2}")),
             p99.map_or("-".into(), |v| format!("{v:.2}")),
         );
-        json_rows.push(json!({ "system": row.name, "metrics": e.mean, "build_s": row.build_secs, "index_bytes": row.index_bytes, "query_p50_ms": p50, "query_p99_ms": p99, "num_queries": e.num_queries }));
+        summary_rows.push(SummaryRow {
+            system: row.name.clone(),
+            metrics: e.mean.clone(),
+            build_s: row.build_secs,
+            index_bytes: row.index_bytes,
+            query_p50_ms: p50,
+            query_p99_ms: p99,
+            num_queries: e.num_queries,
+            report: Some(relative_to(&row.outcome.report_path, &args.out)),
+            run: Some(relative_to(&row.outcome.report.run, &args.out)),
+        });
     }
-    let h = &trained.health;
+    let h = trained.health();
     let _ = writeln!(
         t,
         "\nGenRet docids: {} documents, {} distinct docids of length {}, largest collision group {}, step-1 diversity {:.3}.",
@@ -424,7 +401,7 @@ fn render(
         args.device
     );
 
-    let mut json_groups = Value::Null;
+    let mut groups = None;
     if let Some((held, outcome)) = generalisation {
         let _ = writeln!(
             t,
@@ -434,8 +411,12 @@ fn render(
         );
         let _ = writeln!(t, "| queries | n | GenRet nDCG@10 | GenRet R@10 | GenRet R@100 | BM25 nDCG@10 | dense nDCG@10 |");
         let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
-        let class = outcome.groups.clone().unwrap_or_default();
-        let mut j = serde_json::Map::new();
+        let class = outcome
+            .seen_unseen
+            .as_ref()
+            .map(|s| s.class.clone())
+            .unwrap_or_default();
+        let mut by_group = std::collections::BTreeMap::new();
         for group in [QueryGroup::Seen, QueryGroup::Unseen] {
             let keep = |q: &str| class.get(q) == Some(&group);
             let g = outcome.evaluation.restrict(keep);
@@ -452,23 +433,32 @@ fn render(
                 cell(metric(&b, "nDCG@10")),
                 cell(metric(&d, "nDCG@10"))
             );
-            j.insert(group.name().into(), json!({ "num_queries": g.num_queries, "genret": g.mean, "bm25": b.mean, "dense": d.mean }));
+            by_group.insert(
+                group.name().to_string(),
+                GroupComparison {
+                    num_queries: g.num_queries,
+                    genret: g.mean,
+                    bm25: b.mean,
+                    dense: d.mean,
+                },
+            );
         }
         let _ = writeln!(
             t,
             "\nHoldout run: trained in {:.0} s; all queries: nDCG@10 {}.",
-            held.wall_secs,
+            held.wall_secs(),
             cell(metric(&outcome.evaluation, "nDCG@10"))
         );
-        json_groups = Value::Object(j);
+        groups = Some(by_group);
     }
-    let summary = json!({
-        "split": args.split,
-        "rows": json_rows,
-        "docid_health": trained.health,
-        "seen_unseen": json_groups,
-        "holdout_docs": args.holdout_docs,
-    });
+    let summary = QuickstartSummary {
+        split: args.split.clone(),
+        rows: summary_rows,
+        docid_health: h.clone(),
+        seen_unseen: groups,
+        holdout_docs: args.holdout_docs,
+        train_run: Some("train".into()),
+    };
     (t, summary)
 }
 
