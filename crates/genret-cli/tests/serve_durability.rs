@@ -115,19 +115,31 @@ fn sigkill_during_adds_loses_nothing_acknowledged_and_tears_no_batch() {
     for &(a, b) in &sent {
         let present = (0..BATCH)
             .filter(|i| {
-                let answer = request(addr, "GET", &format!("/documents/a{a}-b{b}-{i}"), None).unwrap();
+                let answer =
+                    request(addr, "GET", &format!("/documents/a{a}-b{b}-{i}"), None).unwrap();
                 assert!(matches!(answer.status, 200 | 404), "{}", answer.text());
                 answer.status == 200
             })
             .count();
         if acknowledged.contains(&(a, b)) {
-            assert_eq!(present, BATCH, "acknowledged batch {a}/{b} lost {} documents", BATCH - present);
+            assert_eq!(
+                present,
+                BATCH,
+                "acknowledged batch {a}/{b} lost {} documents",
+                BATCH - present
+            );
         } else {
-            assert!(present == 0 || present == BATCH, "unacknowledged batch {a}/{b} is half there ({present} of {BATCH})");
+            assert!(
+                present == 0 || present == BATCH,
+                "unacknowledged batch {a}/{b} is half there ({present} of {BATCH})"
+            );
             whole_unacknowledged += usize::from(present == BATCH);
         }
     }
-    let health = request(addr, "GET", "/health", None).unwrap().json().unwrap();
+    let health = request(addr, "GET", "/health", None)
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(
         health["num_docs"].as_u64().unwrap() as usize,
         INITIAL + (acknowledged.len() + whole_unacknowledged) * BATCH
@@ -138,20 +150,37 @@ fn sigkill_during_adds_loses_nothing_acknowledged_and_tears_no_batch() {
         addr,
         "POST",
         "/search",
-        Some(serde_json::json!({"query": format!("Batch {b} of {a}"), "system": "bm25", "k": 50}).to_string().as_bytes()),
+        Some(
+            serde_json::json!({"query": format!("Batch {b} of {a}"), "system": "bm25", "k": 50})
+                .to_string()
+                .as_bytes(),
+        ),
     )
     .unwrap()
     .json()
     .unwrap();
-    let ids: Vec<&str> = found["results"][0]["hits"].as_array().unwrap().iter().map(|h| h["doc_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = found["results"][0]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["doc_id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&format!("a{a}-b{b}-0").as_str()), "{ids:?}");
 
     // A graceful stop (SIGTERM) closes the index; it verifies clean.
     let pid = child.id() as i32;
     assert_eq!(unsafe { libc_kill(pid, 15) }, 0);
     let status = child.wait().unwrap();
-    assert!(status.success(), "SIGTERM: {status:?}\n{}", log.lock().unwrap());
-    assert!(log.lock().unwrap().contains("closed the index"), "{}", log.lock().unwrap());
+    assert!(
+        status.success(),
+        "SIGTERM: {status:?}\n{}",
+        log.lock().unwrap()
+    );
+    assert!(
+        log.lock().unwrap().contains("closed the index"),
+        "{}",
+        log.lock().unwrap()
+    );
     let verify = Command::new(env!("CARGO_BIN_EXE_genret"))
         .args(["index", "verify", "--index"])
         .arg(&dir)

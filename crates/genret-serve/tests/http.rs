@@ -536,14 +536,23 @@ fn shutdown_lets_requests_in_flight_finish_and_closes_the_index() {
 fn the_schema_check_catches_undocumented_missing_and_mistyped_fields() {
     let spec = serde_json::to_value(genret_serve::openapi()).unwrap();
     let health = json!({"$ref": "#/components/schemas/HealthResponse"});
-    validate(&spec, &health, &json!({"status": "ok", "num_docs": 3, "uptime_s": 1.5}), "$").unwrap();
+    validate(
+        &spec,
+        &health,
+        &json!({"status": "ok", "num_docs": 3, "uptime_s": 1.5}),
+        "$",
+    )
+    .unwrap();
     for wrong in [
         json!({"status": "ok", "num_docs": 3, "uptime_s": 1.5, "extra": 1}),
         json!({"status": "ok", "uptime_s": 1.5}),
         json!({"status": "ok", "num_docs": "3", "uptime_s": 1.5}),
         json!({"status": "ok", "num_docs": -3, "uptime_s": 1.5}),
     ] {
-        assert!(validate(&spec, &health, &wrong, "$").is_err(), "{wrong} passed");
+        assert!(
+            validate(&spec, &health, &wrong, "$").is_err(),
+            "{wrong} passed"
+        );
     }
     let hit = json!({"$ref": "#/components/schemas/SearchHit"});
     let mut h = json!({"rank": 1, "doc_id": "d", "score": -1.5, "docid": [1, 2], "title": ""});
