@@ -41,6 +41,7 @@ pub mod residual;
 pub mod search;
 pub mod states;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trie;
 

@@ -191,7 +191,8 @@ pub fn load_weights(
 
 /// Writes a randomly initialised BERT-family checkpoint folder (config.json, model.safetensors,
 /// and a copy of `tokenizer`), the way a hub snapshot looks. For tests, examples and smoke runs:
-/// it exercises exactly the loading path a real checkpoint takes.
+/// it exercises exactly the loading path a real checkpoint takes. Behind the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub fn write_random_bert(
     dir: &Path,
     cfg: &crate::bert::BertConfig,

@@ -568,3 +568,53 @@ pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
     path.strip_prefix(base)
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_go_next_to_the_run_unless_named() {
+        let dir = std::env::temp_dir().join(format!("genret-exp-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("qrels")).unwrap();
+        std::fs::write(dir.join("corpus.jsonl"), "").unwrap();
+        std::fs::write(dir.join("queries.jsonl"), "").unwrap();
+        let mut exp = Experiment {
+            dataset: Dataset::from_dir(&dir).unwrap(),
+            split: "test".into(),
+            strict: false,
+            metrics: Vec::new(),
+            run_path: "a/run.trec".into(),
+            tag: "t".into(),
+            report_path: None,
+        };
+        assert_eq!(exp.report_path(), Path::new("a/run.metrics.json"));
+        exp.report_path = Some("m.json".into());
+        assert_eq!(exp.report_path(), Path::new("m.json"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn switching_away_from_encoder_states_drops_the_index_candidate_depth() {
+        let index_default = Scoring {
+            states: Some(StateKind::Encoder),
+            candidate_depth: Some(2),
+            beam: Some(300),
+            ..Scoring::codes_only()
+        };
+        let choice = |states, depth| ScoringChoice {
+            states: Some(states),
+            candidate_depth: depth,
+            ..Default::default()
+        };
+        let depth = |c: ScoringChoice| c.resolve(index_default).candidate_depth;
+        assert_eq!(depth(choice(Some(StateKind::Decoder), None)), None);
+        assert_eq!(depth(choice(None, None)), None);
+        assert_eq!(depth(choice(Some(StateKind::Encoder), None)), Some(2));
+        assert_eq!(depth(choice(Some(StateKind::Encoder), Some(1))), Some(1));
+        assert_eq!(
+            ScoringChoice::default().resolve(index_default),
+            index_default
+        );
+    }
+}

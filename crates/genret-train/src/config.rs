@@ -411,7 +411,8 @@ impl TrainConfig {
         self.docids.steps + usize::from(self.collisions == CollisionPolicy::Disambiguate)
     }
 
-    /// A small, fast configuration for tests and smoke runs.
+    /// A small, fast configuration for tests and smoke runs (behind the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn tiny() -> Self {
         let mut c = TrainConfig::default();
         c.model.doc_max_len = 48;

@@ -74,13 +74,6 @@ impl ReportArgs {
             report_path: self.metrics_out.clone(),
         })
     }
-
-    /// `--metrics-out`, else next to the run (`run.trec` -> `run.metrics.json`).
-    pub fn path(&self, out: &std::path::Path) -> PathBuf {
-        self.metrics_out
-            .clone()
-            .unwrap_or_else(|| out.with_extension("metrics.json"))
-    }
 }
 
 /// `cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when libtorch sees one). Naming a GPU that
@@ -229,21 +222,6 @@ mod tests {
             ..codes
         };
         assert!(depth_beyond_beam(100, 10, &states, false).is_none());
-    }
-
-    #[test]
-    fn metrics_go_next_to_the_run_unless_named() {
-        use std::path::Path;
-        let mut report = ReportArgs {
-            metrics: String::new(),
-            metrics_out: None,
-        };
-        assert_eq!(
-            report.path(Path::new("a/run.trec")),
-            Path::new("a/run.metrics.json")
-        );
-        report.metrics_out = Some("m.json".into());
-        assert_eq!(report.path(Path::new("a/run.trec")), Path::new("m.json"));
     }
 }
 
