@@ -12,6 +12,51 @@ use anyhow::{bail, Context, Result};
 use tch::nn::VarStore;
 use tch::Tensor;
 
+/// Why a checkpoint could not be found or does not fit: what the caller named or holds is
+/// wrong (`is_input`), or the hub could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The name is a path, but not of a checkpoint folder.
+    #[error("model `{spec}`: not a checkpoint folder (expected a folder with {})", FILES.join(", "))]
+    NotACheckpoint { spec: String },
+    /// A checkpoint folder without some of its files.
+    #[error("model folder {}: missing {}", .dir.display(), .missing.join(", "))]
+    MissingFiles { dir: PathBuf, missing: Vec<String> },
+    /// A hub id that is not cached while offline.
+    #[error("model `{id}` is not in the Hugging Face cache ({}) and offline mode is on; download it once with network access, or pass a local checkpoint folder", .cache.display())]
+    NotCached { id: String, cache: PathBuf },
+    /// The hub could not deliver a file.
+    #[error("downloading {file} of `{id}` from the Hugging Face hub failed; pass a local checkpoint folder instead: {source}")]
+    Download {
+        id: String,
+        file: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file of the checkpoint that cannot be read as what it should be.
+    #[error("{}: {message}", .path.display())]
+    BadFile { path: PathBuf, message: String },
+    /// The weights' tensors do not have the shapes the configuration implies.
+    #[error("{}: the configuration and the weights disagree: {}{}", .path.display(), .problems.iter().take(3).cloned().collect::<Vec<_>>().join("; "), if .problems.len() > 3 { format!("; and {} more", .problems.len() - 3) } else { String::new() })]
+    ShapeMismatch {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+impl CheckpointError {
+    /// Whether the caller named or supplied something wrong (rather than a network failure).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, CheckpointError::Download { .. })
+    }
+
+    fn bad(path: &Path, message: impl Into<String>) -> Self {
+        CheckpointError::BadFile {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
 /// The files of a checkpoint on local disk.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
@@ -32,7 +77,7 @@ const FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
 impl Checkpoint {
     /// Resolves a local folder or a hub id to local files.
-    pub fn resolve(spec: &str) -> Result<Self> {
+    pub fn resolve(spec: &str) -> Result<Self, CheckpointError> {
         let dir = Path::new(spec);
         if dir.is_dir() {
             return Self::from_dir(spec, dir);
@@ -42,26 +87,24 @@ impl Checkpoint {
             || spec.starts_with('/')
             || spec.matches('/').count() > 1
         {
-            bail!(
-                "model `{spec}`: not a checkpoint folder (expected a folder with {})",
-                FILES.join(", ")
-            );
+            return Err(CheckpointError::NotACheckpoint {
+                spec: spec.to_string(),
+            });
         }
         Self::from_hub(spec)
     }
 
-    fn from_dir(spec: &str, dir: &Path) -> Result<Self> {
-        let missing: Vec<&str> = FILES
+    fn from_dir(spec: &str, dir: &Path) -> Result<Self, CheckpointError> {
+        let missing: Vec<String> = FILES
             .iter()
-            .copied()
             .filter(|f| !dir.join(f).is_file())
+            .map(|f| f.to_string())
             .collect();
         if !missing.is_empty() {
-            bail!(
-                "model folder {}: missing {}",
-                dir.display(),
-                missing.join(", ")
-            );
+            return Err(CheckpointError::MissingFiles {
+                dir: dir.to_path_buf(),
+                missing,
+            });
         }
         Ok(Checkpoint {
             spec: spec.to_string(),
@@ -71,7 +114,7 @@ impl Checkpoint {
         })
     }
 
-    fn from_hub(id: &str) -> Result<Self> {
+    fn from_hub(id: &str) -> Result<Self, CheckpointError> {
         let cache = hf_hub::Cache::from_env();
         let cached: Vec<Option<PathBuf>> = FILES
             .iter()
@@ -80,25 +123,26 @@ impl Checkpoint {
         let paths: Vec<PathBuf> = if cached.iter().all(Option::is_some) {
             cached.into_iter().flatten().collect()
         } else if offline() {
-            bail!(
-                "model `{id}` is not in the Hugging Face cache ({}) and offline mode is on; \
-                 download it once with network access, or pass a local checkpoint folder",
-                cache.path().display()
-            );
+            return Err(CheckpointError::NotCached {
+                id: id.to_string(),
+                cache: cache.path().to_path_buf(),
+            });
         } else {
+            let download =
+                |file: &str, source: hf_hub::api::sync::ApiError| CheckpointError::Download {
+                    id: id.to_string(),
+                    file: file.to_string(),
+                    source: Box::new(source),
+                };
             let api = hf_hub::api::sync::ApiBuilder::from_env()
                 .with_progress(true)
                 .build()
-                .context("starting the Hugging Face hub client")?;
+                .map_err(|e| download("anything (starting the hub client)", e))?;
             let repo = api.model(id.to_string());
             FILES
                 .iter()
-                .map(|f| {
-                    repo.get(f).with_context(|| {
-                        format!("downloading {f} of `{id}` from the Hugging Face hub failed; pass a local checkpoint folder instead")
-                    })
-                })
-                .collect::<Result<_>>()?
+                .map(|f| repo.get(f).map_err(|e| download(f, e)))
+                .collect::<Result<_, _>>()?
         };
         Ok(Checkpoint {
             spec: id.to_string(),
@@ -109,15 +153,15 @@ impl Checkpoint {
     }
 
     /// Parses `config.json` into a backbone's typed configuration.
-    pub fn config<C: serde::de::DeserializeOwned>(&self) -> Result<C> {
+    pub fn config<C: serde::de::DeserializeOwned>(&self) -> Result<C, CheckpointError> {
         let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("reading {}", self.config.display()))?;
+            .map_err(|e| CheckpointError::bad(&self.config, format!("cannot be read: {e}")))?;
         serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid config", self.config.display()))
+            .map_err(|e| CheckpointError::bad(&self.config, format!("not a valid config: {e}")))
     }
 
     /// Raw `model_type` of `config.json` (`bert`, `t5`, ...), to pick the backbone.
-    pub fn model_type(&self) -> Result<String> {
+    pub fn model_type(&self) -> Result<String, CheckpointError> {
         #[derive(serde::Deserialize)]
         struct Probe {
             model_type: Option<String>,
@@ -125,7 +169,7 @@ impl Checkpoint {
         let probe: Probe = self.config()?;
         probe
             .model_type
-            .with_context(|| format!("{}: no `model_type` field", self.config.display()))
+            .ok_or_else(|| CheckpointError::bad(&self.config, "no `model_type` field"))
     }
 }
 
@@ -213,29 +257,31 @@ pub fn write_random_bert(
     vs.save(dir.join("model.safetensors"))?;
     std::fs::copy(tokenizer, dir.join("tokenizer.json"))
         .with_context(|| format!("copying {}", tokenizer.display()))?;
-    Checkpoint::resolve(&dir.to_string_lossy())
+    Ok(Checkpoint::resolve(&dir.to_string_lossy())?)
 }
 
 /// Tensor names and shapes from a safetensors file's header, without reading the tensors.
-pub fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<i64>>> {
+pub fn safetensors_shapes(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<i64>>, CheckpointError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("{}: cannot be opened", path.display()))?;
+    let bad = |m: String| CheckpointError::bad(path, m);
+    let mut file = std::fs::File::open(path).map_err(|e| bad(format!("cannot be opened: {e}")))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut len = [0u8; 8];
     file.read_exact(&mut len)
-        .with_context(|| format!("{}: too short for a safetensors file", path.display()))?;
+        .map_err(|_| bad("too short for a safetensors file".into()))?;
     let len = u64::from_le_bytes(len);
-    anyhow::ensure!(
-        len <= size.saturating_sub(8) && len <= 100 << 20,
-        "{}: not a safetensors file (header of {len} bytes in a file of {size})",
-        path.display()
-    );
+    if len > size.saturating_sub(8) || len > 100 << 20 {
+        return Err(bad(format!(
+            "not a safetensors file (header of {len} bytes in a file of {size})"
+        )));
+    }
     let mut header = vec![0u8; len as usize];
     file.read_exact(&mut header)
-        .with_context(|| format!("{}: truncated header", path.display()))?;
+        .map_err(|_| bad("truncated header".into()))?;
     let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
-        .with_context(|| format!("{}: unreadable safetensors header", path.display()))?;
+        .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
     let mut out = std::collections::BTreeMap::new();
     for (name, entry) in json {
         if name == "__metadata__" {
@@ -244,9 +290,7 @@ pub fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<Stri
         let shape: Vec<i64> = entry
             .get("shape")
             .and_then(|s| serde_json::from_value(s.clone()).ok())
-            .with_context(|| {
-                format!("{}: tensor `{name}` has no readable shape", path.display())
-            })?;
+            .ok_or_else(|| bad(format!("tensor `{name}` has no readable shape")))?;
         out.insert(name, shape);
     }
     Ok(out)
@@ -262,7 +306,7 @@ pub fn check_shapes(
     path: &Path,
     what: &str,
     setting: impl Fn(&str) -> Option<String>,
-) -> Result<()> {
+) -> Result<(), CheckpointError> {
     let stored = safetensors_shapes(path)?;
     let mut problems = Vec::new();
     let mut vars: Vec<(String, Vec<i64>)> = vs
@@ -295,21 +339,10 @@ pub fn check_shapes(
     if problems.is_empty() {
         return Ok(());
     }
-    let more = if problems.len() > 3 {
-        format!("; and {} more", problems.len() - 3)
-    } else {
-        String::new()
-    };
-    bail!(
-        "{}: the configuration and the weights disagree: {}{more}",
-        path.display(),
-        problems
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ")
-    )
+    Err(CheckpointError::ShapeMismatch {
+        path: path.to_path_buf(),
+        problems,
+    })
 }
 
 /// The first variable of `vs` (with a name starting with `prefix`) that holds a NaN or an
@@ -376,5 +409,37 @@ mod shape_tests {
         });
         assert_eq!(first_non_finite(&nan, ""), Some("z".to_string()));
         let _ = Kind::Float;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_errors_say_what_was_named_wrongly() {
+        let err = Checkpoint::resolve("./no/such/model").unwrap_err();
+        assert!(matches!(err, CheckpointError::NotACheckpoint { .. }));
+        assert!(err.is_input());
+        assert!(err
+            .to_string()
+            .contains("model `./no/such/model`: not a checkpoint folder"));
+        let dir = std::env::temp_dir().join(format!("genret-ckpt-err-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), "{}").unwrap();
+        let err = Checkpoint::resolve(dir.to_str().unwrap()).unwrap_err();
+        match &err {
+            CheckpointError::MissingFiles { missing, .. } => {
+                assert_eq!(missing, &["model.safetensors", "tokenizer.json"])
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(dir.join("model.safetensors"), b"\x10\0\0\0\0\0\0\0{").unwrap();
+        let err = safetensors_shapes(&dir.join("model.safetensors")).unwrap_err();
+        assert!(
+            err.is_input() && err.to_string().contains("not a safetensors file"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
