@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Model-core benchmark, PyTorch side: the same work as
-crates/genret-dense/examples/bench_model.rs (see its documentation for the four measurements),
+crates/genret-model/examples/bench_model.rs (see its documentation for the four measurements),
 written with torch and transformers as a PyTorch user would, on the same thread count.
 
     python bench/model/bench_model.py --threads 2 [--only minilm-encode,bert-train,t5-encode,t5-train]

@@ -9,7 +9,7 @@
 #   THREADS="2" MEASUREMENTS="bert-train" bench/model/run.sh
 #   BENCH_BIN=target/debug/examples/bench_model SKIP_CHECK=1 bench/model/run.sh
 #
-# Measurements: see crates/genret-dense/examples/bench_model.rs. Results (JSON lines) are kept
+# Measurements: see crates/genret-model/examples/bench_model.rs. Results (JSON lines) are kept
 # in $OUT_DIR (default: a temporary folder, printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +24,7 @@ PY="${PYTHON:-python}"
 if [ -n "${BENCH_BIN:-}" ]; then
     BIN="$BENCH_BIN"   # a bench_model binary built already
 else
-    cargo build --release -p genret-dense --example bench_model
+    cargo build --release -p genret-model --example bench_model
     BIN="${CARGO_TARGET_DIR:-target}/release/examples/bench_model"
 fi
 
