@@ -263,60 +263,18 @@ impl Default for TrainOptions {
     }
 }
 
-/// Trains GenRet on `inputs` into `run_dir`.
+/// Trains GenRet on `inputs` into `run_dir`: checks everything that can be checked before
+/// writing anything, builds the model and its inputs, runs (or resumes) the plan, and returns
+/// what an index needs.
 pub fn train(
     run_dir: &Path,
     cfg: TrainConfig,
     inputs: &TrainInputs<'_>,
     opts: &TrainOptions,
 ) -> Result<TrainOutput> {
-    let (resume, device) = (opts.resume, opts.device);
-    anyhow::ensure!(
-        !(opts.resume && opts.restart),
-        "--resume and --restart exclude each other"
-    );
     let started = Instant::now();
-    let run = RunDir {
-        root: run_dir.to_path_buf(),
-    };
-    if opts.restart {
-        run.clear()?;
-    }
-    let has_checkpoint = run.checkpoint().exists() || run.root.join("checkpoint.old").exists();
-    if has_checkpoint && !resume {
-        bail!(
-            "{} already holds a training run; pass --resume to continue it, --restart to delete it and start over, or choose another --out",
-            run.root.display()
-        );
-    }
-    if resume && !has_checkpoint {
-        tracing::info!(
-            "{}: no checkpoint to resume from; starting a new run",
-            run.root.display()
-        );
-    }
-    // Everything that can be checked without training is checked before anything is written,
-    // so a refused run leaves no folder behind.
-    let (auto_k, auto_m) = (cfg.docids.codebook_size == 0, cfg.docids.steps == 0);
-    let cfg = cfg.resolve(inputs.corpus.len())?;
-    if (auto_k || auto_m) && !cfg.fixed_docids() {
-        tracing::info!(
-            "docid shape from the corpus size ({} documents): K = {}{}, M = {}{}",
-            inputs.corpus.len(),
-            cfg.docids.codebook_size,
-            if auto_k {
-                " (docids.codebook_size = 0: automatic)"
-            } else {
-                ""
-            },
-            cfg.docids.steps,
-            if auto_m {
-                " (docids.steps = 0: automatic)"
-            } else {
-                ""
-            }
-        );
-    }
+    let (run, has_checkpoint) = prepare_run_dir(run_dir, opts)?;
+    let mut cfg = resolve_config(cfg, inputs.corpus.len())?;
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads as i32);
     }
@@ -325,141 +283,22 @@ pub fn train(
     let data_files: Vec<&Path> = inputs.data_files.iter().map(PathBuf::as_path).collect();
     let data_hash = manifest::hash_files(&data_files)?;
     let model_hash = manifest::hash_files(&[&ckpt.weights])?;
-
-    // Held-out documents: a seeded random fraction, never seen in training.
-    let n = inputs.corpus.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x484F_4C44));
-    let n_held = (cfg.holdout_docs * n as f64).round() as usize;
-    let mut in_training = vec![true; n];
-    for &p in &order[..n_held] {
-        in_training[p] = false;
-    }
-    let signal = TrainingSignal::build(
-        &cfg.signal,
-        inputs.corpus,
-        &in_training,
-        inputs.train_qrels,
-        cfg.seed,
-    )?;
-    let train_docs: Vec<usize> = (0..n)
-        .filter(|&p| in_training[p] && !signal.queries[p].is_empty())
-        .collect();
-    anyhow::ensure!(
-        train_docs.len() >= cfg.optim.batch_size,
-        "only {} documents to train on, fewer than one batch (optim.batch_size = {}); lower optim.batch_size",
-        train_docs.len(),
-        cfg.optim.batch_size
-    );
-    if !cfg.fixed_docids() && cfg.clustering.balanced_init {
-        anyhow::ensure!(
-            train_docs.len() >= cfg.docids.codebook_size,
-            "{} training documents cannot fill a codebook of {} codes; lower docids.codebook_size (0 picks one from the corpus size)",
-            train_docs.len(),
-            cfg.docids.codebook_size
-        );
-    }
-    let mut query_texts: Vec<String> = Vec::new();
-    let mut query_index: BTreeMap<String, usize> = BTreeMap::new();
-    let doc_queries: Vec<Vec<usize>> = train_docs
-        .iter()
-        .map(|&p| {
-            signal.queries[p]
-                .iter()
-                .map(|q| {
-                    *query_index.entry(q.clone()).or_insert_with(|| {
-                        query_texts.push(q.clone());
-                        query_texts.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    tracing::info!(
-        docs = train_docs.len(),
-        held_out = n_held,
-        queries = query_texts.len(),
-        "training signal: {} qrels, {} pseudo, {} fallback pairs",
-        signal.stats.qrels_pairs,
-        signal.stats.pseudo_pairs,
-        signal.stats.fallback_pairs
-    );
+    let data = TrainingData::select(&cfg, inputs)?;
 
     // Model: backbone from the checkpoint, heads with M (+1 for disambiguation) steps.
-    let heads = HeadsConfig {
-        num_steps: cfg.model_steps() as i64,
-        codebook_size: cfg.docids.codebook_size as i64,
-        temperature: cfg.docids.temperature,
-        decoder: cfg.decoder.clone(),
-    };
+    let mut heads = heads_config(&cfg);
     tch::manual_seed(cfg.seed as i64);
-    let vs = nn::VarStore::new(device);
-    let (model, _report) = GenRet::from_checkpoint(&vs, &ckpt, &heads)?;
+    let mut vs = nn::VarStore::new(opts.device);
+    let mut model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
     let encoder_layers = model.backbone().encoder_layers();
-
-    // Encoder states.
-    let home = genret_data::dataset::genret_home();
-    let doc_texts: Vec<String> = train_docs
-        .iter()
-        .map(|&p| inputs.corpus.documents()[p].full_text())
-        .collect();
-    let doc_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)?;
-    let query_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.query_max_len)?;
-    let frozen = match cfg.model.mode {
-        TrainMode::Frozen => Some(None),
-        TrainMode::TopLayers => {
-            let layers = encoder_layers.context(
-                "this backbone cannot train only its top layers; use mode = \"frozen\" or \"full\"",
-            )?;
-            anyhow::ensure!(
-                cfg.model.trainable_layers <= layers,
-                "trainable_layers {} > encoder layers {layers}",
-                cfg.model.trainable_layers
-            );
-            Some(Some(layers - cfg.model.trainable_layers))
-        }
-        TrainMode::Full => None,
-    };
-    let make_states = |texts: Vec<String>,
-                       tok: TextTokenizer,
-                       max_len: usize,
-                       what: &str|
-     -> Result<TextStates> {
-        match frozen {
-            None => Ok(TextStates::Live {
-                tokenizer: Box::new(tok),
-                texts,
-            }),
-            Some(lower) => {
-                let path = cache_path(&home, &model_hash, &texts, max_len, lower);
-                let cache = StateCache::load_or_build(&path, || {
-                    StateCache::build(
-                        &model,
-                        &tok,
-                        &texts,
-                        lower,
-                        cfg.model.encode_batch_size,
-                        what,
-                    )
-                })?;
-                Ok(match lower {
-                    None => TextStates::Cached(cache),
-                    Some(frozen) => TextStates::Lower { cache, frozen },
-                })
-            }
-        }
-    };
-    let docs = make_states(doc_texts, doc_tok, cfg.model.doc_max_len, "documents")?;
-    let queries = make_states(query_texts, query_tok, cfg.model.query_max_len, "queries")?;
+    let (docs, queries) = encoder_states(&cfg, &model, &ckpt, &model_hash, inputs.corpus, &data)?;
 
     // Rule-based docids: assign them now (deterministic, so a resumed run recomputes the
     // same), and size the heads by the scheme's shape instead of K and M.
-    let mut cfg = cfg;
-    let mut vs = vs;
-    let mut model = model;
     let mut scheme = None;
     if cfg.fixed_docids() {
-        let ids: Vec<String> = train_docs
+        let ids: Vec<String> = data
+            .train_docs
             .iter()
             .map(|&p| inputs.corpus.documents()[p].id.clone())
             .collect();
@@ -468,18 +307,14 @@ pub fn train(
         // Atomic docids of documents added later are codes beyond the trained ones: reserve
         // their rows now (never a training target), since the model's shape is fixed.
         let reserve = if cfg.scheme.kind == SchemeKind::Atomic {
-            n_held
+            data.n_held
         } else {
             0
         };
         cfg.docids.codebook_size = assignment.codebook_size + reserve;
-        let heads = HeadsConfig {
-            num_steps: cfg.model_steps() as i64,
-            codebook_size: cfg.docids.codebook_size as i64,
-            ..heads
-        };
+        heads = heads_config(&cfg);
         tch::manual_seed(cfg.seed as i64);
-        vs = nn::VarStore::new(device);
+        vs = nn::VarStore::new(opts.device);
         model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
         tracing::info!(
             "{} docids: {} codes per docid, {} codes per step, {} distinct of {} documents",
@@ -492,15 +327,15 @@ pub fn train(
         scheme = Some(assignment);
     }
 
-    // Manifest and effective configuration.
-    let manifest = Manifest {
+    // Manifest and effective configuration: the first files the run writes.
+    let mut manifest = Manifest {
         genret_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: manifest::GIT_REVISION.into(),
         command: std::env::args().collect(),
         started_at: genret_data::utc_now_rfc3339(),
         seed: cfg.seed,
         threads: tch::get_num_threads(),
-        device: format!("{device:?}"),
+        device: format!("{:?}", opts.device),
         dataset: inputs.dataset.clone(),
         data_hash,
         model: ckpt.spec.clone(),
@@ -515,7 +350,7 @@ pub fn train(
 
     // A new run starts its log afresh (a run that failed before its first checkpoint left
     // lines that describe nothing); a resumed one appends.
-    let continuing = resume && has_checkpoint;
+    let continuing = opts.resume && has_checkpoint;
     let metrics = OpenOptions::new()
         .create(true)
         .append(continuing)
@@ -523,6 +358,12 @@ pub fn train(
         .truncate(!continuing)
         .open(run.metrics())
         .with_context(|| format!("opening {}", run.metrics().display()))?;
+    let TrainingData {
+        train_docs,
+        doc_queries,
+        signal,
+        ..
+    } = data;
     let mut trainer = Trainer {
         optimizer: AdamW::new(cfg.optim.lr, cfg.optim.weight_decay),
         cfg,
@@ -552,7 +393,7 @@ pub fn train(
         trainer.report_health(&health, a.steps - 1, "scheme")?;
         trainer.state.health.push(health);
     }
-    if resume && has_checkpoint {
+    if continuing {
         trainer.load_checkpoint()?;
     }
     trainer.run_plan(opts.stop_after_units)?;
@@ -565,7 +406,6 @@ pub fn train(
         .last()
         .cloned()
         .context("training produced no docids")?;
-    let mut manifest = manifest;
     let wall_secs = trainer.state.elapsed_secs;
     manifest.result = Some(genret_records::TrainResult {
         health: health.clone(),
@@ -579,7 +419,9 @@ pub fn train(
     let held_out: Vec<usize> = {
         let trained: std::collections::HashSet<usize> =
             trainer.train_docs.iter().copied().collect();
-        (0..n).filter(|p| !trained.contains(p)).collect()
+        (0..inputs.corpus.len())
+            .filter(|p| !trained.contains(p))
+            .collect()
     };
     Ok(TrainOutput {
         vs: trainer.vs,
@@ -596,6 +438,223 @@ pub fn train(
         doc_states,
         state_position,
     })
+}
+
+/// The run folder, after `--restart` cleared it; whether it holds a checkpoint. A folder with
+/// a run in it is refused unless the run is resumed or restarted.
+fn prepare_run_dir(run_dir: &Path, opts: &TrainOptions) -> Result<(RunDir, bool)> {
+    anyhow::ensure!(
+        !(opts.resume && opts.restart),
+        "--resume and --restart exclude each other"
+    );
+    let run = RunDir {
+        root: run_dir.to_path_buf(),
+    };
+    if opts.restart {
+        run.clear()?;
+    }
+    let has_checkpoint = run.checkpoint().exists() || run.root.join("checkpoint.old").exists();
+    if has_checkpoint && !opts.resume {
+        bail!(
+            "{} already holds a training run; pass --resume to continue it, --restart to delete it and start over, or choose another --out",
+            run.root.display()
+        );
+    }
+    if opts.resume && !has_checkpoint {
+        tracing::info!(
+            "{}: no checkpoint to resume from; starting a new run",
+            run.root.display()
+        );
+    }
+    Ok((run, has_checkpoint))
+}
+
+/// The configuration with automatic sizes filled in from the corpus size (and logged).
+fn resolve_config(cfg: TrainConfig, num_docs: usize) -> Result<TrainConfig> {
+    let (auto_k, auto_m) = (cfg.docids.codebook_size == 0, cfg.docids.steps == 0);
+    let cfg = cfg.resolve(num_docs)?;
+    if (auto_k || auto_m) && !cfg.fixed_docids() {
+        let note = |auto: bool, field: &str| {
+            if auto {
+                format!(" (docids.{field} = 0: automatic)")
+            } else {
+                String::new()
+            }
+        };
+        tracing::info!(
+            "docid shape from the corpus size ({num_docs} documents): K = {}{}, M = {}{}",
+            cfg.docids.codebook_size,
+            note(auto_k, "codebook_size"),
+            cfg.docids.steps,
+            note(auto_m, "steps")
+        );
+    }
+    Ok(cfg)
+}
+
+/// The heads a configuration implies: M (+1 for disambiguation) steps of K codes.
+fn heads_config(cfg: &TrainConfig) -> HeadsConfig {
+    HeadsConfig {
+        num_steps: cfg.model_steps() as i64,
+        codebook_size: cfg.docids.codebook_size as i64,
+        temperature: cfg.docids.temperature,
+        decoder: cfg.decoder.clone(),
+    }
+}
+
+/// What the run trains on: the documents left after the holdout, each with its queries.
+struct TrainingData {
+    /// Documents held out (added to the index after training).
+    n_held: usize,
+    signal: TrainingSignal,
+    /// Corpus positions of the training documents.
+    train_docs: Vec<usize>,
+    /// Distinct query texts, and each training document's queries as indices into them.
+    query_texts: Vec<String>,
+    doc_queries: Vec<Vec<usize>>,
+}
+
+impl TrainingData {
+    /// Holds out a seeded random fraction of the documents, builds the training signal for the
+    /// rest, and refuses sizes that cannot train (fewer documents than a batch or a codebook).
+    fn select(cfg: &TrainConfig, inputs: &TrainInputs<'_>) -> Result<Self> {
+        let n = inputs.corpus.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x484F_4C44));
+        let n_held = (cfg.holdout_docs * n as f64).round() as usize;
+        let mut in_training = vec![true; n];
+        for &p in &order[..n_held] {
+            in_training[p] = false;
+        }
+        let signal = TrainingSignal::build(
+            &cfg.signal,
+            inputs.corpus,
+            &in_training,
+            inputs.train_qrels,
+            cfg.seed,
+        )?;
+        let train_docs: Vec<usize> = (0..n)
+            .filter(|&p| in_training[p] && !signal.queries[p].is_empty())
+            .collect();
+        anyhow::ensure!(
+            train_docs.len() >= cfg.optim.batch_size,
+            "only {} documents to train on, fewer than one batch (optim.batch_size = {}); lower optim.batch_size",
+            train_docs.len(),
+            cfg.optim.batch_size
+        );
+        if !cfg.fixed_docids() && cfg.clustering.balanced_init {
+            anyhow::ensure!(
+                train_docs.len() >= cfg.docids.codebook_size,
+                "{} training documents cannot fill a codebook of {} codes; lower docids.codebook_size (0 picks one from the corpus size)",
+                train_docs.len(),
+                cfg.docids.codebook_size
+            );
+        }
+        let mut query_texts: Vec<String> = Vec::new();
+        let mut query_index: BTreeMap<String, usize> = BTreeMap::new();
+        let doc_queries: Vec<Vec<usize>> = train_docs
+            .iter()
+            .map(|&p| {
+                signal.queries[p]
+                    .iter()
+                    .map(|q| {
+                        *query_index.entry(q.clone()).or_insert_with(|| {
+                            query_texts.push(q.clone());
+                            query_texts.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        tracing::info!(
+            docs = train_docs.len(),
+            held_out = n_held,
+            queries = query_texts.len(),
+            "training signal: {} qrels, {} pseudo, {} fallback pairs",
+            signal.stats.qrels_pairs,
+            signal.stats.pseudo_pairs,
+            signal.stats.fallback_pairs
+        );
+        Ok(Self {
+            n_held,
+            signal,
+            train_docs,
+            query_texts,
+            doc_queries,
+        })
+    }
+}
+
+/// The encoder inputs of documents and queries: tokenised live when the encoder trains, else
+/// encoder states computed once and cached by model, texts and length.
+fn encoder_states(
+    cfg: &TrainConfig,
+    model: &GenRet,
+    ckpt: &Checkpoint,
+    model_hash: &str,
+    corpus: &Corpus,
+    data: &TrainingData,
+) -> Result<(TextStates, TextStates)> {
+    let home = genret_data::dataset::genret_home();
+    let doc_texts: Vec<String> = data
+        .train_docs
+        .iter()
+        .map(|&p| corpus.documents()[p].full_text())
+        .collect();
+    let doc_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)?;
+    let query_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.query_max_len)?;
+    let frozen = match cfg.model.mode {
+        TrainMode::Frozen => Some(None),
+        TrainMode::TopLayers => {
+            let layers = model.backbone().encoder_layers().context(
+                "this backbone cannot train only its top layers; use mode = \"frozen\" or \"full\"",
+            )?;
+            anyhow::ensure!(
+                cfg.model.trainable_layers <= layers,
+                "trainable_layers {} > encoder layers {layers}",
+                cfg.model.trainable_layers
+            );
+            Some(Some(layers - cfg.model.trainable_layers))
+        }
+        TrainMode::Full => None,
+    };
+    let make_states = |texts: Vec<String>,
+                       tok: TextTokenizer,
+                       max_len: usize,
+                       what: &str|
+     -> Result<TextStates> {
+        match frozen {
+            None => Ok(TextStates::Live {
+                tokenizer: Box::new(tok),
+                texts,
+            }),
+            Some(lower) => {
+                let path = cache_path(&home, model_hash, &texts, max_len, lower);
+                let cache = StateCache::load_or_build(&path, || {
+                    StateCache::build(
+                        model,
+                        &tok,
+                        &texts,
+                        lower,
+                        cfg.model.encode_batch_size,
+                        what,
+                    )
+                })?;
+                Ok(match lower {
+                    None => TextStates::Cached(cache),
+                    Some(frozen) => TextStates::Lower { cache, frozen },
+                })
+            }
+        }
+    };
+    let docs = make_states(doc_texts, doc_tok, cfg.model.doc_max_len, "documents")?;
+    let queries = make_states(
+        data.query_texts.clone(),
+        query_tok,
+        cfg.model.query_max_len,
+        "queries",
+    )?;
+    Ok((docs, queries))
 }
 
 /// Docids of a rule-based scheme for the training documents; clustering schemes cluster the
