@@ -1231,7 +1231,7 @@ impl Trainer<'_> {
         );
         self.log(&TrainEvent::CodebookInit {
             step: step + 1,
-            k: k as usize,
+            k,
             inertia: result.inertia,
             iterations: result.iterations,
             argmax_agreement: agreement,
