@@ -746,36 +746,58 @@ fn open_dense(
     let ckpt = Checkpoint::resolve(&settings.model)
         .with_context(|| format!("the dense model `{}` (--dense-model)", settings.model))?;
     let embedder = Embedder::load(&ckpt, settings.max_len, tch::Device::Cpu)?;
-    let mut fp = genret_dense::Fingerprint::new();
-    fp.add("genret-serve dense/1 mean-pool l2 title+space+text");
-    fp.add_file(&ckpt.config)?
+    let mut model_fp = genret_dense::Fingerprint::new();
+    model_fp.add("genret-serve dense/2 mean-pool l2 title+space+text");
+    model_fp
+        .add_file(&ckpt.config)?
         .add_file(&ckpt.weights)?
         .add_file(&ckpt.tokenizer)?;
-    fp.add(settings.max_len.to_string());
-    for d in docs {
-        fp.add(&d.id).add([0u8]).add(d.full_text()).add([0u8]);
-    }
-    let key = fp.hex();
+    model_fp.add(settings.max_len.to_string());
+    let model_key = model_fp.hex();
+    // The key of the first `n` documents: documents are only ever appended, so a cache written
+    // before some adds still holds the right rows for the documents it covers.
+    let docs_key = |n: usize| {
+        let mut fp = genret_dense::Fingerprint::new();
+        fp.add(&model_key);
+        for d in &docs[..n] {
+            fp.add(&d.id).add([0u8]).add(d.full_text()).add([0u8]);
+        }
+        fp.hex()
+    };
     let cache = settings.cache_dir.as_ref().map(|dir| {
         let name = genret_pipeline::baselines::safe_name(&index_dir.display().to_string());
         dir.join(format!(
-            "serve-{name}-{}-{key}.safetensors",
+            "serve-{name}-{}-{model_key}.safetensors",
             genret_pipeline::baselines::safe_name(&settings.model)
         ))
     });
     let doc_ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+    let mut cached: Option<DenseIndex> = None;
     if let Some(path) = cache.as_ref().filter(|p| p.exists()) {
         match DenseIndex::load(path) {
-            Ok(index) if index.meta.get("key") == Some(&key) && index.len() == docs.len() => {
-                tracing::info!("dense view: reusing document embeddings {}", path.display());
-                return Ok(DenseRetriever {
-                    embedder,
-                    index,
-                    doc_ids,
-                });
+            Ok(index)
+                if index.len() <= docs.len()
+                    && index.meta.get("docs_key") == Some(&docs_key(index.len())) =>
+            {
+                tracing::info!(
+                    "dense view: reusing the embeddings of {} documents from {}",
+                    index.len(),
+                    path.display()
+                );
+                cached = Some(index);
             }
             Ok(_) => tracing::warn!("{}: stale, encoding again", path.display()),
             Err(e) => tracing::warn!("{e}; encoding again"),
+        }
+    }
+    let have = cached.as_ref().map_or(0, DenseIndex::len);
+    if have == docs.len() {
+        if let Some(index) = cached {
+            return Ok(DenseRetriever {
+                embedder,
+                index,
+                doc_ids,
+            });
         }
     }
     anyhow::ensure!(
@@ -785,12 +807,12 @@ fn open_dense(
     let t = Instant::now();
     tracing::info!(
         "dense view: encoding {} documents with {} (cached afterwards)",
-        docs.len(),
+        docs.len() - have,
         settings.model
     );
-    let texts: Vec<String> = docs.iter().map(Document::full_text).collect();
+    let texts: Vec<String> = docs[have..].iter().map(Document::full_text).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let mut index = DenseIndex::build_with(
+    let encoded = DenseIndex::build_with(
         &embedder,
         &refs,
         &genret_dense::BuildOptions {
@@ -799,7 +821,17 @@ fn open_dense(
             ..Default::default()
         },
     )?;
-    index.meta.insert("key".into(), key);
+    let mut index = match cached {
+        Some(old) => DenseIndex::from_embeddings(&tch::Tensor::f_cat(
+            &[
+                old.embeddings().shallow_clone(),
+                encoded.embeddings().shallow_clone(),
+            ],
+            0,
+        )?)?,
+        None => encoded,
+    };
+    index.meta.insert("docs_key".into(), docs_key(docs.len()));
     tracing::info!("dense view: encoded in {:.1} s", t.elapsed().as_secs_f64());
     if let Some(path) = &cache {
         if let Some(dir) = path.parent() {

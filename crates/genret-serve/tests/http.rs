@@ -560,3 +560,46 @@ fn the_schema_check_catches_undocumented_missing_and_mistyped_fields() {
     h["docid"] = json!(["1"]);
     assert!(validate(&spec, &hit, &h, "$").is_err());
 }
+
+#[test]
+fn a_restart_sees_added_documents_in_every_view() {
+    let server = serve(6, true, |_| {});
+    let text = "zulu yankee xray whiskey victor uniform";
+    let (status, _) = call_json(
+        "POST",
+        &server.url("/documents"),
+        Some(&json!([{"_id": "late", "title": "", "text": text}]).to_string()),
+    );
+    assert_eq!(status, 200);
+    let common::TestServer {
+        running,
+        index_dir,
+        dir,
+    } = server;
+    let mut args = genret_serve::Args::for_index(index_dir.clone());
+    args.addr = "127.0.0.1:0".parse().unwrap();
+    args.bm25 = true;
+    args.dense = true;
+    args.dense_model = Some(dir.path().join("dense-model").display().to_string());
+    args.dense_max_len = 32;
+    args.dense_cache = Some(dir.path().join("dense-cache"));
+    running.stop().unwrap();
+    // The dense cache covers the first 6 documents; the restart encodes only the added one.
+    let again = genret_serve::start(args).unwrap();
+    for system in ["genret", "bm25", "dense"] {
+        let (status, value) = call_json(
+            "POST",
+            &format!("{}/search", again.url()),
+            Some(&json!({"query": text, "system": system, "k": 1000, "beam": 1000}).to_string()),
+        );
+        assert_eq!(status, 200, "{value}");
+        let hits = value["results"][0]["hits"].as_array().unwrap();
+        if system != "bm25" {
+            assert_eq!(hits.len(), 7, "{system} sees every document");
+        }
+        if system != "genret" {
+            assert_eq!(hits[0]["doc_id"], "late", "{system}");
+        }
+    }
+    again.stop().unwrap();
+}
