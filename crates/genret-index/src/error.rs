@@ -100,6 +100,10 @@ pub enum Error {
     /// The index, the model or the machine failed (a damaged file, a full disk, libtorch).
     #[error(transparent)]
     Internal(anyhow::Error),
+    /// Too much waiting work: a queue of `capacity` requests in front of the index is full.
+    /// Nothing was done; the same request can succeed shortly (a server answers 503).
+    #[error("the search queue is full ({capacity} requests waiting); try again shortly")]
+    Overloaded { capacity: usize },
 }
 
 impl Error {

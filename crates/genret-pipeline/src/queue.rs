@@ -92,6 +92,8 @@ enum Job<R> {
 /// the last handle is dropped, after answering what is queued.
 pub struct SharedRetriever<R> {
     sender: SyncSender<Job<R>>,
+    /// Requests that may wait (the channel's bound), named in overload errors.
+    capacity: usize,
     stats: Arc<QueueStats>,
     name: Arc<String>,
     num_docs: Arc<AtomicUsize>,
@@ -101,6 +103,7 @@ impl<R> Clone for SharedRetriever<R> {
     fn clone(&self) -> Self {
         Self {
             sender: self.sender.clone(),
+            capacity: self.capacity,
             stats: self.stats.clone(),
             name: self.name.clone(),
             num_docs: self.num_docs.clone(),
@@ -128,6 +131,7 @@ impl<R: Retriever + Send + 'static> SharedRetriever<R> {
             .spawn(move || worker.run())?;
         Ok(Self {
             sender,
+            capacity: options.capacity.max(1),
             stats,
             name,
             num_docs,
@@ -161,9 +165,9 @@ impl<R: Retriever + Send + 'static> SharedRetriever<R> {
                 match e {
                     TrySendError::Full(_) => {
                         self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                        Err(Error::Internal(anyhow::anyhow!(
-                            "the search queue is full; try again shortly"
-                        )))
+                        Err(Error::Overloaded {
+                            capacity: self.capacity,
+                        })
                     }
                     TrySendError::Disconnected(_) => Err(stopped()),
                 }
@@ -337,10 +341,83 @@ impl<R: Retriever> Worker<R> {
                     let copy = match &e {
                         Error::Input(i) => Error::Input(i.clone()),
                         Error::Internal(x) => Error::Internal(anyhow::anyhow!("{x:#}")),
+                        Error::Overloaded { capacity } => Error::Overloaded {
+                            capacity: *capacity,
+                        },
                     };
                     let _ = reply.send(Err(copy));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A retriever that answers every query with its own text as the only document.
+    struct Echo;
+
+    impl Retriever for Echo {
+        fn name(&self) -> String {
+            "echo".into()
+        }
+        fn search(&self, queries: &[&str], _: &SearchParams) -> Result<Vec<Vec<ScoredDoc>>, Error> {
+            Ok(queries
+                .iter()
+                .map(|q| {
+                    vec![ScoredDoc {
+                        doc_id: q.to_string(),
+                        score: 1.0,
+                    }]
+                })
+                .collect())
+        }
+        fn num_docs(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn a_full_queue_refuses_with_a_typed_overload() {
+        let shared = SharedRetriever::spawn(
+            Echo,
+            QueueOptions {
+                capacity: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // Hold the worker inside a change until released.
+        let (release, wait) = mpsc::channel::<()>();
+        let (started, has_started) = mpsc::channel::<()>();
+        let holder = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                shared
+                    .with_mut(move |_| {
+                        started.send(()).unwrap();
+                        wait.recv().unwrap();
+                    })
+                    .unwrap()
+            })
+        };
+        has_started.recv().unwrap();
+        // One request may wait; the next is refused without waiting.
+        let waiting = {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.search(&["a"], &SearchParams::top(1)))
+        };
+        while shared.stats().queued.load(Ordering::Relaxed) < 1 {
+            std::thread::yield_now();
+        }
+        let err = shared.search(&["b"], &SearchParams::top(1)).unwrap_err();
+        assert!(matches!(err, Error::Overloaded { capacity: 1 }), "{err}");
+        assert!(!err.is_input());
+        assert_eq!(shared.stats().refused.load(Ordering::Relaxed), 1);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(waiting.join().unwrap().unwrap()[0][0].doc_id, "a");
     }
 }

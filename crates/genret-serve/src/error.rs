@@ -85,21 +85,13 @@ impl ApiError {
     pub fn from_search(e: Error, query_field: &str) -> Self {
         match e {
             Error::Input(input) => Self::from_input(input, query_field),
-            Error::Internal(e) => {
-                // The pipeline's queue refuses work with an untyped error when it is full; an
-                // overload is the client's cue to retry, not a fault.
-                let text = format!("{e:#}");
-                if text.contains("queue is full") {
-                    Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "overloaded",
-                        None,
-                        "the search queue is full; retry shortly",
-                    )
-                } else {
-                    Self::internal(text)
-                }
-            }
+            Error::Overloaded { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                None,
+                "the search queue is full; retry shortly",
+            ),
+            Error::Internal(e) => Self::internal(format!("{e:#}")),
         }
     }
 
