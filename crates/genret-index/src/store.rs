@@ -99,6 +99,16 @@ pub struct StoredDoc {
     pub origin: Origin,
 }
 
+impl From<StoredDoc> for Document {
+    fn from(d: StoredDoc) -> Self {
+        Document {
+            id: d.doc_id,
+            title: d.title,
+            text: d.text,
+        }
+    }
+}
+
 /// The SQLite document store of an index.
 pub struct DocStore {
     conn: Connection,
@@ -559,6 +569,16 @@ impl DocStore {
     /// The documents at `positions`, in that order.
     pub fn get_many(&self, positions: &[u64]) -> Result<Vec<StoredDoc>> {
         positions.iter().map(|&p| self.get(p)).collect()
+    }
+
+    /// Every stored document, by position (added ones included), as corpus documents.
+    pub fn all_documents(&self) -> Result<Vec<Document>> {
+        let positions: Vec<u64> = (0..self.len()?).collect();
+        Ok(self
+            .get_many(&positions)?
+            .into_iter()
+            .map(Document::from)
+            .collect())
     }
 
     /// The position of the document with this id.

@@ -98,11 +98,8 @@ impl Retriever for Bm25Retriever {
             vec![self.index.search(queries[0], params.k).map_err(internal)?]
         } else {
             self.index
-                .search_batch_timed(queries, params.k, self.threads.max(1))
+                .search_batch(queries, params.k, self.threads.max(1))
                 .map_err(internal)?
-                .into_iter()
-                .map(|(docs, _)| docs)
-                .collect()
         };
         Ok(results)
     }
@@ -271,19 +268,14 @@ impl Retriever for Fusion {
 /// A BM25 index (in memory) over every document of a GenRet index, so a fusion sees the same
 /// collection, added documents included.
 pub fn bm25_over_index(index: &Index) -> anyhow::Result<Bm25Index> {
-    let positions: Vec<u64> = (0..index.num_docs() as u64).collect();
-    let docs: Vec<genret_data::Document> = index
-        .documents(&positions)?
-        .into_iter()
-        .map(|d| genret_data::Document {
-            id: d.doc_id,
-            title: d.title,
-            text: d.text,
-        })
-        .collect();
+    bm25_over_documents(&index.store().all_documents()?)
+}
+
+/// A BM25 index (in memory, default analysis) over `docs`.
+pub fn bm25_over_documents(docs: &[genret_data::Document]) -> anyhow::Result<Bm25Index> {
     Ok(Bm25Index::build(
         genret_bm25::IndexLocation::Ram,
-        &docs,
+        docs,
         &genret_bm25::BuildOptions::default(),
     )?)
 }

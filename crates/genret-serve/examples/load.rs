@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use genret_pipeline::records::{ms, quantile};
 use genret_serve::client::Connection;
 
 #[derive(Parser, Debug)]
@@ -137,8 +138,7 @@ fn main() -> anyhow::Result<()> {
             if latencies.is_empty() {
                 return f64::NAN;
             }
-            let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-            latencies[i].as_secs_f64() * 1e3
+            ms(quantile(&latencies, p))
         };
         println!(
             "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",

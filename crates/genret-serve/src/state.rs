@@ -18,13 +18,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use genret_bm25::{Bm25Index, BuildOptions, IndexLocation};
 use genret_data::Document;
 use genret_dense::DenseIndex;
 use genret_eval::FusionMethod;
 use genret_index::{DocStore, Index, StoredDoc};
 use genret_model::checkpoint::Checkpoint;
 use genret_model::embed::Embedder;
+use genret_pipeline::retriever::bm25_over_documents;
 use genret_pipeline::{
     Bm25Retriever, DenseRetriever, Error, Fusion, GenretRetriever, QueueOptions, Retriever,
     SearchParams, SharedRetriever,
@@ -154,22 +154,14 @@ impl AppState {
             .with_context(|| format!("opening the index {}", index_dir.display()))?;
         let config = index.config().clone();
         let store_path = index.store().path().to_path_buf();
-        let all_docs = || -> anyhow::Result<Vec<Document>> {
-            let positions: Vec<u64> = (0..index.num_docs() as u64).collect();
-            Ok(index
-                .documents(&positions)?
-                .into_iter()
-                .map(stored_to_document)
-                .collect())
-        };
         let docs = if bm25 || dense.is_some() {
-            all_docs()?
+            index.store().all_documents()?
         } else {
             Vec::new()
         };
         let bm25_view = if bm25 {
             let t = Instant::now();
-            let index = build_bm25(&docs)?;
+            let index = bm25_over_documents(&docs)?;
             tracing::info!(
                 "BM25 view over {} documents built in {:.2} s",
                 docs.len(),
@@ -522,7 +514,7 @@ impl AppState {
         if let Some(bm25) = &self.bm25 {
             adds.bm25_docs.extend(docs.iter().cloned());
             // Built off the worker (searches go on meanwhile), swapped in between batches.
-            let index = build_bm25(&adds.bm25_docs).map_err(|e| {
+            let index = bm25_over_documents(&adds.bm25_docs).map_err(|e| {
                 ApiError::internal(format!(
                     "documents were stored, but the BM25 view failed to update: {e:#}"
                 ))
@@ -684,22 +676,6 @@ fn lookup(store: &DocStore, id: &str) -> anyhow::Result<Option<StoredDoc>> {
         Some(pos) => Ok(Some(store.get(pos)?)),
         None => Ok(None),
     }
-}
-
-fn stored_to_document(d: StoredDoc) -> Document {
-    Document {
-        id: d.doc_id,
-        title: d.title,
-        text: d.text,
-    }
-}
-
-fn build_bm25(docs: &[Document]) -> anyhow::Result<Bm25Index> {
-    Ok(Bm25Index::build(
-        IndexLocation::Ram,
-        docs,
-        &BuildOptions::default(),
-    )?)
 }
 
 /// Read connections to the store, reused between requests (SQLite connections may move

@@ -94,19 +94,7 @@ fn index_documents(run: &Path) -> anyhow::Result<Option<Vec<genret_data::Documen
         );
         return Ok(None);
     };
-    let store = genret_index::DocStore::open(&store)?;
-    let positions: Vec<u64> = (0..store.len()?).collect();
-    Ok(Some(
-        store
-            .get_many(&positions)?
-            .into_iter()
-            .map(|d| genret_data::Document {
-                id: d.doc_id,
-                title: d.title,
-                text: d.text,
-            })
-            .collect(),
-    ))
+    Ok(Some(genret_index::DocStore::open(&store)?.all_documents()?))
 }
 
 #[cfg(test)]
