@@ -438,13 +438,15 @@ pub fn run_genret(exp: &Experiment, job: &GenretJob) -> anyhow::Result<Outcome> 
         }
         None => None,
     };
-    let mut genret = GenretRetriever::new(index);
-    genret.options = SearchOptions {
-        beam,
-        depth: job.depth,
-        batch_size: job.batch_size,
-        scoring: Some(scoring),
-        exact: job.exact,
+    let genret = GenretRetriever {
+        index,
+        options: SearchOptions {
+            beam,
+            depth: job.depth,
+            batch_size: job.batch_size,
+            scoring: Some(scoring),
+            exact: job.exact,
+        },
     };
     let params = SearchParams {
         k: job.depth,

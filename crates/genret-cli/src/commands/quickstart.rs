@@ -33,7 +33,7 @@ use genret_pipeline::training::{
 };
 use genret_train::TrainOptions;
 
-use super::common::{parse_device, write_json, DataArgs, ReportArgs};
+use super::common::{parse_device, write_json, DataArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -116,17 +116,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     let config = overrides.load(args.config.as_deref())?;
+    // The dataset is resolved (and fetched, when named and missing) once for every step.
+    let dataset = data.open()?;
+    let metrics = genret_eval::Metric::parse_list(METRICS)?;
     let experiment = |name: &str, report: Option<&str>| -> anyhow::Result<Experiment> {
-        let report_args = ReportArgs {
-            metrics: METRICS.into(),
-            metrics_out: report.map(|r| out.join(r)),
-        };
-        report_args.experiment(
-            &data,
-            &args.split,
-            &out.join(format!("{name}.trec")),
-            &format!("genret-{name}"),
-        )
+        Ok(Experiment {
+            dataset: dataset.clone(),
+            split: args.split.clone(),
+            strict: data.strict,
+            metrics: metrics.clone(),
+            run_path: out.join(format!("{name}.trec")),
+            tag: format!("genret-{name}"),
+            report_path: report.map(|r| out.join(r)),
+        })
     };
     let train = |run_dir: &str, holdout: Option<f64>| -> anyhow::Result<Trained> {
         let mut config = config.clone();
@@ -134,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             config.holdout_docs = h;
         }
         train_and_index(TrainJob {
-            dataset: &data.open()?,
+            dataset: &dataset,
             strict: data.strict,
             config,
             out: out.join(run_dir),
@@ -312,7 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out,
         &[],
         None,
-        Some(&data.open()?.root),
+        Some(&dataset.root),
         &args.split,
         genret_report::DEFAULT_WORST_QUERIES,
     )?;
