@@ -52,6 +52,38 @@ impl Default for ModelSection {
     }
 }
 
+/// Encoder adaptation: a stage before docids are learned, in which the top encoder layers are
+/// fine-tuned as a dense retriever on the judged training pairs (in-batch softmax over the
+/// cosines of mean-pooled, normalised states, as sentence-transformers trains MiniLM). Docids are
+/// then learned on the adapted encoder, kept frozen, so the documents' clusters, the decoder's
+/// input and the index's encoder states all carry what the judgements taught. Only judged (and
+/// pseudo) queries are used: fallback queries made from a document's own text teach it little.
+/// A dataset without judged training queries skips the stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptSection {
+    /// Epochs over the judged pairs; 0 turns the stage off.
+    pub epochs: usize,
+    /// How many of the last encoder layers train (the states below them are cached once).
+    pub layers: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    /// Divides the cosines (0.05 is sentence-transformers' scale of 20).
+    pub temperature: f64,
+}
+
+impl Default for AdaptSection {
+    fn default() -> Self {
+        Self {
+            epochs: 0,
+            layers: 2,
+            lr: 5e-5,
+            batch_size: 32,
+            temperature: 0.05,
+        }
+    }
+}
+
 /// Size of the docid space. Zero means "choose from the corpus size" (see [`auto_docid_shape`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -309,6 +341,7 @@ pub struct TrainConfig {
     /// afterwards as unseen documents.
     pub holdout_docs: f64,
     pub model: ModelSection,
+    pub adapt: AdaptSection,
     pub docids: DocidSection,
     pub decoder: DecoderConfig,
     pub losses: LossWeights,
@@ -331,6 +364,7 @@ impl Default for TrainConfig {
             threads: 0,
             holdout_docs: 0.0,
             model: ModelSection::default(),
+            adapt: AdaptSection::default(),
             docids: DocidSection::default(),
             decoder: DecoderConfig::default(),
             losses: LossWeights::default(),
@@ -395,6 +429,20 @@ impl TrainConfig {
             self.model.mode != TrainMode::TopLayers || self.model.trainable_layers >= 1,
             "model.mode = \"top-layers\" needs model.trainable_layers >= 1"
         );
+        if self.adapt.epochs > 0 {
+            anyhow::ensure!(
+                self.model.mode == TrainMode::Frozen,
+                "adapt.epochs > 0 fine-tunes the encoder before docids are learned on it, frozen; use it with model.mode = \"frozen\""
+            );
+            anyhow::ensure!(
+                !self.fixed_docids(),
+                "adapt.epochs > 0 works with GenRet's learned docids only (scheme.kind = \"genret\")"
+            );
+            anyhow::ensure!(
+                self.adapt.layers >= 1 && self.adapt.batch_size >= 2 && self.adapt.temperature > 0.0,
+                "adapt needs layers >= 1, batch_size >= 2 (in-batch negatives) and temperature > 0"
+            );
+        }
         Ok(self)
     }
 

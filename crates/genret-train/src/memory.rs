@@ -87,6 +87,51 @@ impl StateCache {
         Ok(Self { states, offsets })
     }
 
+    /// The final encoder states of the same texts: these cached outputs of the first `frozen`
+    /// layers run (without gradients) through the layers above. Used once the top layers stop
+    /// training (after encoder adaptation), so that later epochs gather cached rows again.
+    pub fn through_upper(
+        &self,
+        model: &GenRet,
+        frozen: usize,
+        batch_size: usize,
+        what: &str,
+    ) -> Result<Self> {
+        let bar = progress::bar(self.len() as u64, &format!("encoding {what} (adapted layers)"));
+        let mut parts = Vec::with_capacity(self.len());
+        let idx: Vec<usize> = (0..self.len()).collect();
+        for chunk in idx.chunks(batch_size.max(1)) {
+            let (lower, mask) = self.batch(chunk, model.device());
+            let upper = tch::no_grad(|| {
+                model
+                    .backbone()
+                    .encode_upper(&lower, &mask, frozen, false)
+                    .map(|e| e.states)
+            })?;
+            for (j, &i) in chunk.iter().enumerate() {
+                let len = self.offsets[i + 1] - self.offsets[i];
+                parts.push(
+                    upper
+                        .get(j as i64)
+                        .narrow(0, 0, len)
+                        .to_kind(Kind::Half)
+                        .to_device(Device::Cpu),
+                );
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let states = if parts.is_empty() {
+            self.states.shallow_clone()
+        } else {
+            Tensor::cat(&parts, 0)
+        };
+        Ok(Self {
+            states,
+            offsets: self.offsets.clone(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
     }

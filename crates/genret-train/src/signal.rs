@@ -23,6 +23,9 @@ use crate::config::{SignalSection, SignalSource};
 pub struct TrainingSignal {
     /// `queries[pos]`: the texts that should retrieve document `pos`.
     pub queries: Vec<Vec<String>>,
+    /// `judged[pos][i]`: whether `queries[pos][i]` is a judged or pseudo query (written by a
+    /// person or a query generator) rather than a fallback made from the document's own text.
+    pub judged: Vec<Vec<bool>>,
     pub stats: SignalStats,
 }
 
@@ -62,6 +65,7 @@ impl TrainingSignal {
         }
         let mut out = TrainingSignal {
             queries: vec![Vec::new(); corpus.len()],
+            judged: vec![Vec::new(); corpus.len()],
             stats: SignalStats::default(),
         };
         for source in &sources {
@@ -99,7 +103,7 @@ impl TrainingSignal {
                                 continue;
                             }
                             out.stats.qrels_pairs +=
-                                usize::from(push_unique(&mut out.queries[pos], &q.text));
+                                usize::from(out.push(pos, &q.text, true));
                         }
                     }
                 }
@@ -116,7 +120,7 @@ impl TrainingSignal {
                                 continue;
                             }
                             out.stats.pseudo_pairs +=
-                                usize::from(push_unique(&mut out.queries[pos], &query));
+                                usize::from(out.push(pos, &query, true));
                         }
                     }
                 }
@@ -132,7 +136,7 @@ impl TrainingSignal {
                             fallback_queries(&doc.title, &doc.text, cfg.fallback_per_doc, &mut rng)
                         {
                             out.stats.fallback_pairs +=
-                                usize::from(push_unique(&mut out.queries[pos], &q));
+                                usize::from(out.push(pos, &q, false));
                         }
                     }
                 }
@@ -150,13 +154,18 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-fn push_unique(list: &mut Vec<String>, text: &str) -> bool {
-    let text = text.trim();
-    if text.is_empty() || list.iter().any(|q| q == text) {
-        return false;
+impl TrainingSignal {
+    /// Adds `text` to document `pos`'s queries unless it is blank or already there.
+    fn push(&mut self, pos: usize, text: &str, judged: bool) -> bool {
+        let text = text.trim();
+        let list = &mut self.queries[pos];
+        if text.is_empty() || list.iter().any(|q| q == text) {
+            return false;
+        }
+        list.push(text.to_string());
+        self.judged[pos].push(judged);
+        true
     }
-    list.push(text.to_string());
-    true
 }
 
 /// Splits text into sentences at `.`, `?` or `!` followed by whitespace (good enough for

@@ -40,6 +40,11 @@ use genret_records::{LossTerms as LoggedTerms, TrainEvent};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "unit", rename_all = "kebab-case")]
 pub enum Unit {
+    /// Encoder adaptation (before any docid): the top encoder layers fine-tuned as a dense
+    /// retriever on the judged pairs (see `AdaptSection`).
+    Adapt {
+        epoch: usize,
+    },
     Warmup {
         step: usize,
         epoch: usize,
@@ -80,6 +85,7 @@ pub fn plan(cfg: &TrainConfig) -> Vec<Unit> {
             .map(|epoch| Unit::Fixed { epoch })
             .collect();
     }
+    units.extend((0..cfg.adapt.epochs).map(|epoch| Unit::Adapt { epoch }));
     if !cfg.schedule.progressive {
         units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step: 0, epoch }));
         units.push(Unit::InitAll);
@@ -233,6 +239,8 @@ struct Trainer<'a> {
     train_docs: Vec<usize>,
     /// Query indices (into the query text table) of each training document.
     doc_queries: Vec<Vec<usize>>,
+    /// Encoder adaptation's (training document, query) pairs.
+    judged_pairs: Vec<(usize, usize)>,
     state: RunState,
     metrics: std::fs::File,
     started: Instant,
@@ -284,6 +292,13 @@ pub fn train(
     let data_hash = manifest::hash_files(&data_files)?;
     let model_hash = manifest::hash_files(&[&ckpt.weights])?;
     let data = TrainingData::select(&cfg, inputs)?;
+    if cfg.adapt.epochs > 0 && data.judged_pairs.is_empty() {
+        tracing::warn!(
+            "no judged or pseudo training queries: encoder adaptation (adapt.epochs = {}) skipped",
+            cfg.adapt.epochs
+        );
+        cfg.adapt.epochs = 0;
+    }
 
     // Model: backbone from the checkpoint, heads with M (+1 for disambiguation) steps.
     let mut heads = heads_config(&cfg);
@@ -361,6 +376,7 @@ pub fn train(
     let TrainingData {
         train_docs,
         doc_queries,
+        judged_pairs,
         signal,
         ..
     } = data;
@@ -383,6 +399,7 @@ pub fn train(
         },
         train_docs,
         doc_queries,
+        judged_pairs,
         metrics,
         started,
         encoder_layers,
@@ -512,6 +529,9 @@ struct TrainingData {
     /// Distinct query texts, and each training document's queries as indices into them.
     query_texts: Vec<String>,
     doc_queries: Vec<Vec<usize>>,
+    /// (training document, query) pairs from judged or pseudo queries: encoder adaptation's
+    /// training data.
+    judged_pairs: Vec<(usize, usize)>,
 }
 
 impl TrainingData {
@@ -566,6 +586,18 @@ impl TrainingData {
                     .collect()
             })
             .collect();
+        let judged_pairs: Vec<(usize, usize)> = train_docs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &p)| {
+                let judged = &signal.judged[p];
+                doc_queries[i]
+                    .iter()
+                    .zip(judged)
+                    .filter(|(_, &j)| j)
+                    .map(move |(&q, _)| (i, q))
+            })
+            .collect();
         tracing::info!(
             docs = train_docs.len(),
             held_out = n_held,
@@ -581,6 +613,7 @@ impl TrainingData {
             train_docs,
             query_texts,
             doc_queries,
+            judged_pairs,
         })
     }
 }
@@ -604,6 +637,17 @@ fn encoder_states(
     let doc_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)?;
     let query_tok = TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.query_max_len)?;
     let frozen = match cfg.model.mode {
+        TrainMode::Frozen if cfg.adapt.epochs > 0 => {
+            let layers = model.backbone().encoder_layers().context(
+                "this backbone cannot train only its top layers, which encoder adaptation needs; set adapt.epochs = 0",
+            )?;
+            anyhow::ensure!(
+                cfg.adapt.layers <= layers,
+                "adapt.layers {} > encoder layers {layers}",
+                cfg.adapt.layers
+            );
+            Some(Some(layers - cfg.adapt.layers))
+        }
         TrainMode::Frozen => Some(None),
         TrainMode::TopLayers => {
             let layers = model.backbone().encoder_layers().context(
@@ -715,7 +759,11 @@ impl Trainer<'_> {
             tch::manual_seed(seed as i64);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let t0 = Instant::now();
+            if !matches!(unit, Unit::Adapt { .. }) {
+                self.freeze_adapted_states()?;
+            }
             match unit {
+                Unit::Adapt { epoch } => self.adapt_epoch(unit, epoch, &mut rng)?,
                 Unit::Warmup { step, epoch } => self.epoch(unit, step, epoch, false, &mut rng)?,
                 Unit::Main { step, epoch } => self.epoch(unit, step, epoch, true, &mut rng)?,
                 Unit::InitCodebook { step } => self.init_codebook(step, seed)?,
@@ -812,6 +860,102 @@ impl Trainer<'_> {
         batches
     }
 
+    /// One epoch of encoder adaptation: only the top `adapt.layers` encoder layers train, on
+    /// the judged pairs, with in-batch negatives over mean-pooled, normalised states.
+    fn adapt_epoch(&mut self, unit: Unit, epoch: usize, rng: &mut ChaCha8Rng) -> Result<()> {
+        let a = self.cfg.adapt.clone();
+        let layers = self
+            .encoder_layers
+            .context("encoder adaptation needs an encoder split into layers")?;
+        let from = layers - a.layers;
+        for (name, t) in self.vs.variables() {
+            let _ = t.set_requires_grad(encoder_layer_of(&name).is_some_and(|i| i >= from));
+        }
+        let params = self.trainable_params();
+        self.optimizer.lr = a.lr;
+        let mut pairs = self.judged_pairs.clone();
+        pairs.shuffle(rng);
+        let batches = distinct_doc_batches(&pairs, a.batch_size);
+        let label = format!("adapting the encoder, epoch {}", epoch + 1);
+        let bar = progress::bar(batches.len() as u64, &label);
+        let normalized = |x: Tensor| {
+            let norm = x
+                .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
+                .clamp_min(1e-12);
+            x / norm
+        };
+        let mut sum = 0.0;
+        for (b, batch) in batches.iter().enumerate() {
+            let d_idx: Vec<usize> = batch.iter().map(|&(d, _)| d).collect();
+            let q_idx: Vec<usize> = batch.iter().map(|&(_, q)| q).collect();
+            let q = normalized(self.queries.encoded(&self.model, &q_idx, true)?.mean_pool());
+            let d = normalized(self.docs.encoded(&self.model, &d_idx, true)?.mean_pool());
+            let loss = losses::ranking_loss(&q, &d, a.temperature);
+            loss.backward();
+            let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
+            if grad_norm.is_finite() {
+                self.optimizer.step(&params);
+            } else {
+                AdamW::zero_grad(&params);
+                tracing::warn!("skipped a batch with a non-finite gradient");
+            }
+            self.state.batches += 1;
+            let total = loss.double_value(&[]);
+            anyhow::ensure!(
+                total.is_finite(),
+                "loss became {total} at {label}, batch {b}; lower adapt.lr"
+            );
+            sum += total;
+            if (b + 1) % self.cfg.schedule.log_every == 0 || b + 1 == batches.len() {
+                bar.set_message(format!("loss {total:.3}"));
+                self.log(&TrainEvent::Batch {
+                    unit: serde_json::to_value(unit)?,
+                    batch: b + 1,
+                    batches: batches.len(),
+                    loss: total,
+                    terms: LoggedTerms {
+                        ranking: Some(total),
+                        ..Default::default()
+                    },
+                    lr: self.optimizer.lr,
+                    grad_norm,
+                    elapsed_s: self.state.elapsed_secs + self.started.elapsed().as_secs_f64(),
+                })?;
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let mean = sum / batches.len().max(1) as f64;
+        tracing::info!("{label}: mean loss {mean:.4}");
+        self.log(&TrainEvent::Epoch {
+            unit: serde_json::to_value(unit)?,
+            mean_loss: mean,
+            mean_ranking: mean,
+            mean_generation: 0.0,
+            mean_prefix: 0.0,
+            mean_reconstruction: 0.0,
+            mean_distill: 0.0,
+        })?;
+        Ok(())
+    }
+
+    /// After encoder adaptation (or when a run resumes past it): the adapted layers stop
+    /// training, so the cached lower states are run through them once and later epochs read
+    /// final states again, as with a frozen encoder. A no-op otherwise.
+    fn freeze_adapted_states(&mut self) -> Result<()> {
+        if self.cfg.adapt.epochs == 0 {
+            return Ok(());
+        }
+        let batch = self.cfg.model.encode_batch_size;
+        for (states, what) in [(&mut self.docs, "documents"), (&mut self.queries, "queries")] {
+            if let TextStates::Lower { cache, frozen } = states {
+                let upper = cache.through_upper(&self.model, *frozen, batch, what)?;
+                *states = TextStates::Cached(upper);
+            }
+        }
+        Ok(())
+    }
+
     fn set_trainable(&self, codebook: &dyn Fn(usize) -> bool) {
         let mode = self.cfg.model.mode;
         let top_from = match (mode, self.encoder_layers) {
@@ -827,11 +971,7 @@ impl Trainer<'_> {
                 match mode {
                     TrainMode::Full => true,
                     TrainMode::Frozen => false,
-                    TrainMode::TopLayers => name
-                        .strip_prefix("backbone.encoder.encoder.layer.")
-                        .and_then(|r| r.split('.').next())
-                        .and_then(|i| i.parse::<usize>().ok())
-                        .is_some_and(|i| i >= top_from),
+                    TrainMode::TopLayers => encoder_layer_of(&name).is_some_and(|i| i >= top_from),
                 }
             };
             let _ = t.set_requires_grad(trainable);
@@ -858,6 +998,7 @@ impl Trainer<'_> {
     ) -> Result<()> {
         let is_final = matches!(unit, Unit::Final { .. } | Unit::Fixed { .. });
         let joint = matches!(unit, Unit::Joint { .. });
+        self.optimizer.lr = self.cfg.optim.lr;
         // Codebooks of earlier steps stay frozen; in the final phase only a disambiguation
         // codebook (if any) still learns. Fixed docids: every codebook is an output layer to
         // learn; joint training: every step's codebook learns at once.
@@ -1475,7 +1616,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// counts 1, any other unit 1/4) by those left. `None` before anything was measured.
 fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usize) -> Option<f64> {
     let weight = |u: &Unit| match u {
-        Unit::Warmup { .. }
+        Unit::Adapt { .. }
+        | Unit::Warmup { .. }
         | Unit::Main { .. }
         | Unit::Final { .. }
         | Unit::Joint { .. }
@@ -1486,6 +1628,44 @@ fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usiz
     let done: f64 = units[first..next].iter().map(weight).sum();
     let left: f64 = units[next..].iter().map(weight).sum();
     (done > 0.0).then(|| (session_secs / done * left).max(0.0))
+}
+
+/// The encoder layer a variable belongs to (`backbone.encoder.encoder.layer.<i>.…`).
+fn encoder_layer_of(name: &str) -> Option<usize> {
+    name.strip_prefix("backbone.encoder.encoder.layer.")
+        .and_then(|r| r.split('.').next())
+        .and_then(|i| i.parse::<usize>().ok())
+}
+
+/// Batches of `size` (document, query) pairs in the given order, with no document twice in a
+/// batch (it would be its own in-batch negative): a pair whose document is already in the
+/// batch waits for the next one. Pairs left when only one document remains are dropped (no
+/// negative to contrast them with).
+fn distinct_doc_batches(pairs: &[(usize, usize)], size: usize) -> Vec<Vec<(usize, usize)>> {
+    let mut batches = Vec::new();
+    let mut pending: std::collections::VecDeque<(usize, usize)> = pairs.iter().copied().collect();
+    while !pending.is_empty() {
+        let mut batch: Vec<(usize, usize)> = Vec::with_capacity(size);
+        let mut docs = std::collections::HashSet::new();
+        let mut deferred = Vec::new();
+        while batch.len() < size {
+            let Some(pair) = pending.pop_front() else { break };
+            if docs.insert(pair.0) {
+                batch.push(pair);
+            } else {
+                deferred.push(pair);
+            }
+        }
+        for pair in deferred.into_iter().rev() {
+            pending.push_front(pair);
+        }
+        if batch.len() >= 2 {
+            batches.push(batch);
+        } else {
+            break;
+        }
+    }
+    batches
 }
 
 fn argmax(row: &[f64]) -> usize {
@@ -1541,6 +1721,26 @@ mod tests {
         let mut unique = vec![vec![0], vec![1]];
         assert_eq!(disambiguate(&mut unique, 2), 0);
         assert_eq!(unique, vec![vec![0, 0], vec![1, 0]]);
+    }
+
+    #[test]
+    fn adaptation_batches_never_hold_a_document_twice_and_keep_every_pair() {
+        // Document 0 has five queries: each batch of 3 takes it once, the rest wait.
+        let pairs = vec![(0, 0), (0, 1), (1, 2), (0, 3), (2, 4), (0, 5), (3, 6), (0, 7)];
+        let batches = distinct_doc_batches(&pairs, 3);
+        for b in &batches {
+            let mut docs: Vec<usize> = b.iter().map(|p| p.0).collect();
+            docs.sort_unstable();
+            docs.dedup();
+            assert_eq!(docs.len(), b.len(), "{b:?}");
+            assert!(b.len() >= 2 && b.len() <= 3);
+        }
+        assert_eq!(batches[0], vec![(0, 0), (1, 2), (2, 4)]);
+        assert_eq!(batches[1], vec![(0, 1), (3, 6)]);
+        // What is left is document 0 alone, with nothing to contrast it with: dropped.
+        let kept: Vec<(usize, usize)> = batches.concat();
+        let dropped: Vec<&(usize, usize)> = pairs.iter().filter(|p| !kept.contains(p)).collect();
+        assert_eq!(dropped, [&(0, 3), &(0, 5), &(0, 7)]);
     }
 
     #[test]

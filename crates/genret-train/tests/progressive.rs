@@ -576,3 +576,108 @@ fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
     )
     .is_err());
 }
+
+/// Encoder adaptation trains the top encoder layers, and only them, before any docid; the
+/// documents' encoder states the index receives are the adapted encoder's own; a run
+/// interrupted after adaptation resumes to the same docids; without judged queries the stage
+/// is skipped and says so in the effective configuration.
+#[test]
+fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
+    let Some((_serial, dir, mut cfg)) = start() else {
+        return;
+    };
+    // Two encoder layers; adaptation trains the upper one.
+    let tok = shared().unwrap();
+    let mut bert = tiny_bert_config(30522);
+    bert.num_hidden_layers = 2;
+    let ckpt = write_random_bert(&dir.path().join("model2"), &bert, &tok, 3).unwrap();
+    cfg.model.checkpoint = ckpt.spec.clone();
+    cfg.adapt.epochs = 1;
+    cfg.adapt.layers = 1;
+    cfg.adapt.batch_size = 4;
+    cfg.adapt.lr = 1e-3;
+    let (corpus, qrels, queries) = topical_collection();
+    let inputs = TrainInputs {
+        dataset: "topical".into(),
+        corpus: &corpus,
+        train_qrels: Some((&qrels, &queries)),
+        data_files: vec![],
+    };
+    let out = train(
+        &dir.path().join("adapted"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(out.config.adapt.epochs, 1);
+    let original: std::collections::BTreeMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(&ckpt.weights)
+            .unwrap()
+            .into_iter()
+            .collect();
+    let changed: Vec<String> = encoder_weights(&out)
+        .into_iter()
+        .filter(|(n, t)| !t.equal(&original[n.strip_prefix("backbone.encoder.").unwrap()]))
+        .map(|(n, _)| n)
+        .collect();
+    assert!(!changed.is_empty(), "adaptation changed no encoder weight");
+    assert!(
+        changed
+            .iter()
+            .all(|n| n.starts_with("backbone.encoder.encoder.layer.1.")),
+        "{changed:?}"
+    );
+
+    // The states handed to the index are what the adapted model computes for each document.
+    let tokenizer =
+        genret_model::tokenize::TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)
+            .unwrap();
+    let texts: Vec<String> = out
+        .train_docs
+        .iter()
+        .map(|&p| corpus.documents()[p].full_text())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tok = tokenizer.encode_batch(&refs, tch::Device::Cpu).unwrap();
+    let fresh = tch::no_grad(|| {
+        out.model
+            .encode(&tok.input_ids, &tok.attention_mask, false)
+            .mean_pool()
+    });
+    let worst = (&fresh - &out.doc_states.1).abs().max().double_value(&[]);
+    assert!(worst < 0.05, "stored encoder states differ by {worst}");
+
+    // Interrupted right after adaptation, then resumed: the same docids.
+    let run = dir.path().join("resumed");
+    let opts = TrainOptions {
+        stop_after_units: Some(1),
+        ..TrainOptions::default()
+    };
+    assert!(train(&run, cfg.clone(), &inputs, &opts).is_err());
+    let resumed = train(
+        &run,
+        cfg.clone(),
+        &inputs,
+        &TrainOptions {
+            resume: true,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(resumed.codes, out.codes);
+
+    // No judged queries: the stage is skipped, and the effective configuration says so.
+    let no_qrels = TrainInputs {
+        train_qrels: None,
+        ..inputs
+    };
+    let skipped = train(
+        &dir.path().join("skipped"),
+        cfg,
+        &no_qrels,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(skipped.config.adapt.epochs, 0);
+}
