@@ -18,6 +18,10 @@
 #              scored with the settings chosen on SciFact dev.
 #   6. residual residual code scores on every model above and on longer docids (rq K x M sweep,
 #              GenRet's untrained tokenizer at 8 x 256), chosen on dev, each chosen one on test.
+#   7. adapt   encoder adaptation (bench/quality/adapt.toml: the default preset plus [adapt], the
+#              top encoder layers fine-tuned on the judged training pairs before docids are
+#              learned; epochs and layers chosen on dev by bench/quality/adapt_sweep.py): every
+#              scoring and fusion row again on the adapted model, chosen on dev, once on test.
 # Prints the tables (also written to $OUT_DIR/quality.md).
 #
 #   bench/quality/run.sh                          # everything, about 75 min on 2 cores
@@ -29,7 +33,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 OUT_DIR="${OUT_DIR:-runs/quality}"
-PHASES="${PHASES:-train dev choose test msmarco residual}"
+PHASES="${PHASES:-train dev choose test msmarco residual adapt}"
 SCIFACT="$SHARED/data/scifact"
 MSMARCO="$SHARED/data/msmarco-dl19-5k"
 THREADS="${THREADS:-2}"
@@ -245,6 +249,38 @@ if has_phase residual; then
     for index in untrained-8x256 rq-4x256 rq-8x256 rq-16x256; do
         test_row "residual-test-codes-$index" "residual-codes-$index"
     done
+fi
+
+# Encoder adaptation (bench/quality/adapt.toml): the same scoring and fusion rows on the model
+# whose top encoder layers were fine-tuned on the judged training pairs before its docids were
+# learned. "adapt-encoder-states-exact" is the adapted encoder as a dense retriever (every
+# document scored): the ceiling of its candidate sets, never chosen.
+if has_phase adapt; then
+    train adapt "$SCIFACT" --config bench/quality/adapt.toml
+    row adapt-codes-logprob dev adapt --scoring codes --code-score log-prob
+    row adapt-codes-logit dev adapt --scoring codes --code-score logit
+    row adapt-residual-codes dev adapt --scoring codes --code-score residual
+    row adapt-decoder-states-w0 dev adapt --scoring decoder-states --code-weight 0
+    row adapt-encoder-states-w0 dev adapt --scoring encoder-states --code-weight 0
+    row adapt-encoder-states-w0-depth1-beam20 dev adapt --scoring encoder-states --code-weight 0 --candidate-depth 1 --beam 20
+    row adapt-encoder-states-w0-depth2-beam300 dev adapt --scoring encoder-states --code-weight 0 --candidate-depth 2 --beam 300
+    row adapt-encoder-states-exact dev adapt --scoring encoder-states --code-weight 0 --exact
+    ADAPT_STATES=$(best_of "adapt-*-states-w*")
+    ADAPT_ARGS=$(cat "$OUT_DIR/rows/$ADAPT_STATES.dev.args")
+    for w in $FUSE_WEIGHTS; do
+        # shellcheck disable=SC2086
+        row "adapt-hybrid-w$w" dev adapt $ADAPT_ARGS --fuse bm25 --fuse-weight "$w"
+        python3 bench/quality/fused.py "$OUT_DIR/rows/adapt-hybrid-w$w.dev.json"
+    done
+    ADAPT_CODES=$(best_of "adapt-*codes*")
+    ADAPT_HYBRID=$(best_of "adapt-hybrid-w*")
+    echo "chosen on dev (adapt): codes only = $ADAPT_CODES; states = $ADAPT_STATES; hybrid = $ADAPT_HYBRID" | tee "$OUT_DIR/chosen-adapt.txt" >&2
+    test_row adapt-best-codes "$ADAPT_CODES"
+    test_row adapt-best-states "$ADAPT_STATES"
+    test_row adapt-best-hybrid "$ADAPT_HYBRID"
+    # Seen vs unseen: the same preset without a random 10% of the documents, added afterwards.
+    train adapt-holdout "$SCIFACT" --config bench/quality/adapt.toml --holdout-docs 0.1
+    test_row adapt-holdout-states "$ADAPT_STATES" adapt-holdout
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

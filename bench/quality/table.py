@@ -87,9 +87,27 @@ if res:
     for n, label in res:
         print(line(f"{label} (`{n}`)", load(n, "test")))
 
-h = load("holdout-states", "test")
-if h:
-    print("\n## Seen vs unseen (default preset, 10% of documents held out, added after training; default scoring)\n")
+ad = [(n, label) for n, label in [
+    ("adapt-best-codes", "adapted encoder, codes only, best on dev"),
+    ("adapt-best-states", "adapted encoder, codes + states, best on dev"),
+    ("adapt-best-hybrid", "adapted encoder + BM25 hybrid, best on dev"),
+    ("adapt-holdout-states", "adapted encoder, 10% held out and added after training, its best states row"),
+] if load(n, "test")]
+if ad:
+    chosen = os.path.join(out, "chosen-adapt.txt")
+    print("\n## SciFact test: encoder adaptation, each chosen configuration once\n")
+    if os.path.exists(chosen):
+        print(open(chosen).read().strip() + "\n")
+    print(HEAD)
+    print(RULE)
+    for n, label in ad:
+        print(line(f"{label} (`{n}`)", load(n, "test")))
+
+for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder")]:
+    h = load(name, "test")
+    if not h:
+        continue
+    print(f"\n## Seen vs unseen ({what}, 10% of documents held out, added after training; `{name}`)\n")
     print("| group | queries | nDCG@10 | R@100 |")
     print("|---|---:|---:|---:|")
     for key, title in [("seen_unseen", "by query"), ("seen_unseen_judgements", "by judgement")]:
@@ -121,7 +139,7 @@ if diag:
 print("\n## Training runs\n")
 print("| run | wall s | docids | distinct | largest collision group | step-1 diversity |")
 print("|---|---:|---|---:|---:|---:|")
-for run in ("untrained", "scifact", "holdout", "msmarco"):
+for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout"):
     p = os.path.join(out, run, "manifest.json")
     if not os.path.exists(p):
         continue

@@ -97,7 +97,10 @@ impl StateCache {
         batch_size: usize,
         what: &str,
     ) -> Result<Self> {
-        let bar = progress::bar(self.len() as u64, &format!("encoding {what} (adapted layers)"));
+        let bar = progress::bar(
+            self.len() as u64,
+            &format!("encoding {what} (adapted layers)"),
+        );
         let mut parts = Vec::with_capacity(self.len());
         let idx: Vec<usize> = (0..self.len()).collect();
         for chunk in idx.chunks(batch_size.max(1)) {

@@ -23,9 +23,12 @@ use crate::config::{SignalSection, SignalSource};
 pub struct TrainingSignal {
     /// `queries[pos]`: the texts that should retrieve document `pos`.
     pub queries: Vec<Vec<String>>,
-    /// `judged[pos][i]`: whether `queries[pos][i]` is a judged or pseudo query (written by a
-    /// person or a query generator) rather than a fallback made from the document's own text.
-    pub judged: Vec<Vec<bool>>,
+    /// `specific[pos][i]`: whether `queries[pos][i]` is a judged or pseudo query (written by a
+    /// person or a query generator, not a fallback made from the document's own text) that is
+    /// not a topic (judged relevant to at most `max_docs_per_query` documents). Encoder
+    /// adaptation trains on these pairs only: a topic query would pull all its documents onto
+    /// one embedding, erasing what tells them apart.
+    pub specific: Vec<Vec<bool>>,
     pub stats: SignalStats,
 }
 
@@ -65,7 +68,7 @@ impl TrainingSignal {
         }
         let mut out = TrainingSignal {
             queries: vec![Vec::new(); corpus.len()],
-            judged: vec![Vec::new(); corpus.len()],
+            specific: vec![Vec::new(); corpus.len()],
             stats: SignalStats::default(),
         };
         for source in &sources {
@@ -87,7 +90,9 @@ impl TrainingSignal {
                                     .filter(|&p| rel > 0 && in_training[p])
                             })
                             .collect();
-                        if cfg.max_docs_per_query > 0 && relevant.len() > cfg.max_docs_per_query {
+                        let topic =
+                            cfg.max_docs_per_query > 0 && relevant.len() > cfg.max_docs_per_query;
+                        if topic {
                             // A query judged relevant to many documents is a topic, not an
                             // identifier: used for all of them, it pulls them onto one code.
                             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv(qid.as_bytes()));
@@ -102,8 +107,7 @@ impl TrainingSignal {
                                 out.stats.pairs_capped += 1;
                                 continue;
                             }
-                            out.stats.qrels_pairs +=
-                                usize::from(out.push(pos, &q.text, true));
+                            out.stats.qrels_pairs += usize::from(out.push(pos, &q.text, !topic));
                         }
                     }
                 }
@@ -119,8 +123,7 @@ impl TrainingSignal {
                                 out.stats.pairs_capped += 1;
                                 continue;
                             }
-                            out.stats.pseudo_pairs +=
-                                usize::from(out.push(pos, &query, true));
+                            out.stats.pseudo_pairs += usize::from(out.push(pos, &query, true));
                         }
                     }
                 }
@@ -135,8 +138,7 @@ impl TrainingSignal {
                         for q in
                             fallback_queries(&doc.title, &doc.text, cfg.fallback_per_doc, &mut rng)
                         {
-                            out.stats.fallback_pairs +=
-                                usize::from(out.push(pos, &q, false));
+                            out.stats.fallback_pairs += usize::from(out.push(pos, &q, false));
                         }
                     }
                 }
@@ -156,14 +158,14 @@ fn fnv(bytes: &[u8]) -> u64 {
 
 impl TrainingSignal {
     /// Adds `text` to document `pos`'s queries unless it is blank or already there.
-    fn push(&mut self, pos: usize, text: &str, judged: bool) -> bool {
+    fn push(&mut self, pos: usize, text: &str, specific: bool) -> bool {
         let text = text.trim();
         let list = &mut self.queries[pos];
         if text.is_empty() || list.iter().any(|q| q == text) {
             return false;
         }
         list.push(text.to_string());
-        self.judged[pos].push(judged);
+        self.specific[pos].push(specific);
         true
     }
 }
@@ -362,5 +364,28 @@ mod tests {
             s.stats.sources,
             vec![SignalSource::Qrels, SignalSource::Fallback]
         );
+        // The judged query is specific (encoder adaptation trains on it); fallbacks are not.
+        assert!(s.specific[0][0]);
+        assert!(s.specific[0][1..].iter().all(|&x| !x));
+        assert_eq!(s.specific[0].len(), s.queries[0].len());
+
+        // A query relevant to more documents than max_docs_per_query is a topic: still a
+        // training query (for a sample of them), never an adaptation pair.
+        let cfg = SignalSection {
+            max_docs_per_query: 1,
+            sources: vec![SignalSource::Qrels],
+            ..SignalSection::default()
+        };
+        let mut qrels = Qrels::default();
+        qrels.insert("q1", "a", 1);
+        qrels.insert("q1", "b", 1);
+        let s = TrainingSignal::build(&cfg, &corpus, &[true, true], Some((&qrels, &queries)), 3)
+            .unwrap();
+        assert_eq!(s.stats.queries_capped, 1);
+        let pairs: Vec<(usize, bool)> = (0..2)
+            .flat_map(|p| s.specific[p].iter().map(move |&x| (p, x)))
+            .collect();
+        assert_eq!(pairs.len(), 1);
+        assert!(!pairs[0].1);
     }
 }

@@ -240,7 +240,7 @@ struct Trainer<'a> {
     /// Query indices (into the query text table) of each training document.
     doc_queries: Vec<Vec<usize>>,
     /// Encoder adaptation's (training document, query) pairs.
-    judged_pairs: Vec<(usize, usize)>,
+    specific_pairs: Vec<(usize, usize)>,
     state: RunState,
     metrics: std::fs::File,
     started: Instant,
@@ -292,9 +292,19 @@ pub fn train(
     let data_hash = manifest::hash_files(&data_files)?;
     let model_hash = manifest::hash_files(&[&ckpt.weights])?;
     let data = TrainingData::select(&cfg, inputs)?;
-    if cfg.adapt.epochs > 0 && data.judged_pairs.is_empty() {
+    if cfg.adapt.epochs > 0 && (cfg.model.mode != TrainMode::Frozen || cfg.fixed_docids()) {
+        // Adaptation prepares a frozen encoder for learned docids: an encoder that trains with
+        // GenRet's losses needs no separate stage, and a rule-based scheme assigns its docids
+        // before any unit runs.
         tracing::warn!(
-            "no judged or pseudo training queries: encoder adaptation (adapt.epochs = {}) skipped",
+            "encoder adaptation (adapt.epochs = {}) applies to a frozen encoder and learned docids: skipped",
+            cfg.adapt.epochs
+        );
+        cfg.adapt.epochs = 0;
+    }
+    if cfg.adapt.epochs > 0 && data.specific_pairs.is_empty() {
+        tracing::warn!(
+            "no specific judged or pseudo training queries: encoder adaptation (adapt.epochs = {}) skipped",
             cfg.adapt.epochs
         );
         cfg.adapt.epochs = 0;
@@ -306,6 +316,13 @@ pub fn train(
     let mut vs = nn::VarStore::new(opts.device);
     let mut model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
     let encoder_layers = model.backbone().encoder_layers();
+    if cfg.adapt.epochs > 0 && encoder_layers.is_none() {
+        tracing::warn!(
+            "this backbone's encoder cannot be split into layers: encoder adaptation (adapt.epochs = {}) skipped",
+            cfg.adapt.epochs
+        );
+        cfg.adapt.epochs = 0;
+    }
     let (docs, queries) = encoder_states(&cfg, &model, &ckpt, &model_hash, inputs.corpus, &data)?;
 
     // Rule-based docids: assign them now (deterministic, so a resumed run recomputes the
@@ -376,7 +393,7 @@ pub fn train(
     let TrainingData {
         train_docs,
         doc_queries,
-        judged_pairs,
+        specific_pairs,
         signal,
         ..
     } = data;
@@ -399,7 +416,7 @@ pub fn train(
         },
         train_docs,
         doc_queries,
-        judged_pairs,
+        specific_pairs,
         metrics,
         started,
         encoder_layers,
@@ -529,9 +546,9 @@ struct TrainingData {
     /// Distinct query texts, and each training document's queries as indices into them.
     query_texts: Vec<String>,
     doc_queries: Vec<Vec<usize>>,
-    /// (training document, query) pairs from judged or pseudo queries: encoder adaptation's
-    /// training data.
-    judged_pairs: Vec<(usize, usize)>,
+    /// (training document, query) pairs of specific judged or pseudo queries (see
+    /// `TrainingSignal::specific`): encoder adaptation's training data.
+    specific_pairs: Vec<(usize, usize)>,
 }
 
 impl TrainingData {
@@ -586,14 +603,14 @@ impl TrainingData {
                     .collect()
             })
             .collect();
-        let judged_pairs: Vec<(usize, usize)> = train_docs
+        let specific_pairs: Vec<(usize, usize)> = train_docs
             .iter()
             .enumerate()
             .flat_map(|(i, &p)| {
-                let judged = &signal.judged[p];
+                let specific = &signal.specific[p];
                 doc_queries[i]
                     .iter()
-                    .zip(judged)
+                    .zip(specific)
                     .filter(|(_, &j)| j)
                     .map(move |(&q, _)| (i, q))
             })
@@ -613,7 +630,7 @@ impl TrainingData {
             train_docs,
             query_texts,
             doc_queries,
-            judged_pairs,
+            specific_pairs,
         })
     }
 }
@@ -641,12 +658,8 @@ fn encoder_states(
             let layers = model.backbone().encoder_layers().context(
                 "this backbone cannot train only its top layers, which encoder adaptation needs; set adapt.epochs = 0",
             )?;
-            anyhow::ensure!(
-                cfg.adapt.layers <= layers,
-                "adapt.layers {} > encoder layers {layers}",
-                cfg.adapt.layers
-            );
-            Some(Some(layers - cfg.adapt.layers))
+            // A smaller encoder than the preset assumes adapts all its layers.
+            Some(Some(layers.saturating_sub(cfg.adapt.layers)))
         }
         TrainMode::Frozen => Some(None),
         TrainMode::TopLayers => {
@@ -867,13 +880,13 @@ impl Trainer<'_> {
         let layers = self
             .encoder_layers
             .context("encoder adaptation needs an encoder split into layers")?;
-        let from = layers - a.layers;
+        let from = layers.saturating_sub(a.layers);
         for (name, t) in self.vs.variables() {
             let _ = t.set_requires_grad(encoder_layer_of(&name).is_some_and(|i| i >= from));
         }
         let params = self.trainable_params();
         self.optimizer.lr = a.lr;
-        let mut pairs = self.judged_pairs.clone();
+        let mut pairs = self.specific_pairs.clone();
         pairs.shuffle(rng);
         let batches = distinct_doc_batches(&pairs, a.batch_size);
         let label = format!("adapting the encoder, epoch {}", epoch + 1);
@@ -947,7 +960,10 @@ impl Trainer<'_> {
             return Ok(());
         }
         let batch = self.cfg.model.encode_batch_size;
-        for (states, what) in [(&mut self.docs, "documents"), (&mut self.queries, "queries")] {
+        for (states, what) in [
+            (&mut self.docs, "documents"),
+            (&mut self.queries, "queries"),
+        ] {
             if let TextStates::Lower { cache, frozen } = states {
                 let upper = cache.through_upper(&self.model, *frozen, batch, what)?;
                 *states = TextStates::Cached(upper);
@@ -1649,7 +1665,9 @@ fn distinct_doc_batches(pairs: &[(usize, usize)], size: usize) -> Vec<Vec<(usize
         let mut docs = std::collections::HashSet::new();
         let mut deferred = Vec::new();
         while batch.len() < size {
-            let Some(pair) = pending.pop_front() else { break };
+            let Some(pair) = pending.pop_front() else {
+                break;
+            };
             if docs.insert(pair.0) {
                 batch.push(pair);
             } else {
@@ -1726,7 +1744,16 @@ mod tests {
     #[test]
     fn adaptation_batches_never_hold_a_document_twice_and_keep_every_pair() {
         // Document 0 has five queries: each batch of 3 takes it once, the rest wait.
-        let pairs = vec![(0, 0), (0, 1), (1, 2), (0, 3), (2, 4), (0, 5), (3, 6), (0, 7)];
+        let pairs = vec![
+            (0, 0),
+            (0, 1),
+            (1, 2),
+            (0, 3),
+            (2, 4),
+            (0, 5),
+            (3, 6),
+            (0, 7),
+        ];
         let batches = distinct_doc_batches(&pairs, 3);
         for b in &batches {
             let mut docs: Vec<usize> = b.iter().map(|p| p.0).collect();

@@ -579,8 +579,8 @@ fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
 
 /// Encoder adaptation trains the top encoder layers, and only them, before any docid; the
 /// documents' encoder states the index receives are the adapted encoder's own; a run
-/// interrupted after adaptation resumes to the same docids; without judged queries the stage
-/// is skipped and says so in the effective configuration.
+/// interrupted after adaptation resumes to the same docids; without judged queries, or with
+/// topic queries only, the stage is skipped and says so in the effective configuration.
 #[test]
 fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     let Some((_serial, dir, mut cfg)) = start() else {
@@ -596,9 +596,20 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     cfg.adapt.layers = 1;
     cfg.adapt.batch_size = 4;
     cfg.adapt.lr = 1e-3;
-    let (corpus, qrels, queries) = topical_collection();
+    // One specific query per document (a topic query, relevant to many, is never adapted on).
+    let corpus = corpus();
+    let mut qrels = genret_data::Qrels::default();
+    let mut list = Vec::new();
+    for (i, d) in corpus.documents().iter().enumerate() {
+        list.push(genret_data::Query {
+            id: format!("q{i}"),
+            text: format!("findings number {i} of {}", d.title),
+        });
+        qrels.insert(&format!("q{i}"), &d.id, 1);
+    }
+    let queries = genret_data::Queries::from_queries(list);
     let inputs = TrainInputs {
-        dataset: "topical".into(),
+        dataset: "specific".into(),
         corpus: &corpus,
         train_qrels: Some((&qrels, &queries)),
         data_files: vec![],
@@ -667,15 +678,31 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     .unwrap();
     assert_eq!(resumed.codes, out.codes);
 
-    // No judged queries: the stage is skipped, and the effective configuration says so.
+    // No judged queries, or only topic queries: the stage is skipped, and the effective
+    // configuration says so.
     let no_qrels = TrainInputs {
         train_qrels: None,
         ..inputs
     };
     let skipped = train(
         &dir.path().join("skipped"),
-        cfg,
+        cfg.clone(),
         &no_qrels,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(skipped.config.adapt.epochs, 0);
+    let (topical, topic_qrels, topic_queries) = topical_collection();
+    let topics = TrainInputs {
+        dataset: "topical".into(),
+        corpus: &topical,
+        train_qrels: Some((&topic_qrels, &topic_queries)),
+        data_files: vec![],
+    };
+    let skipped = train(
+        &dir.path().join("topics"),
+        cfg,
+        &topics,
         &TrainOptions::default(),
     )
     .unwrap();
