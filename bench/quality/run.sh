@@ -272,6 +272,10 @@ if has_phase adapt; then
         row "adapt-hybrid-w$w" dev adapt $ADAPT_ARGS --fuse bm25 --fuse-weight "$w"
         python3 bench/quality/fused.py "$OUT_DIR/rows/adapt-hybrid-w$w.dev.json"
     done
+    # Reciprocal rank fusion (no weight to choose), the documented alternative to min-max.
+    # shellcheck disable=SC2086
+    row adapt-hybrid-wrrf dev adapt $ADAPT_ARGS --fuse bm25 --fuse-method rrf
+    python3 bench/quality/fused.py "$OUT_DIR/rows/adapt-hybrid-wrrf.dev.json"
     ADAPT_CODES=$(best_of "adapt-*codes*")
     ADAPT_HYBRID=$(best_of "adapt-hybrid-w*")
     echo "chosen on dev (adapt): codes only = $ADAPT_CODES; states = $ADAPT_STATES; hybrid = $ADAPT_HYBRID" | tee "$OUT_DIR/chosen-adapt.txt" >&2
