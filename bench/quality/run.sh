@@ -265,6 +265,8 @@ if has_phase adapt; then
     row adapt-encoder-states-w0-depth1-beam20 dev adapt --scoring encoder-states --code-weight 0 --candidate-depth 1 --beam 20
     row adapt-encoder-states-w0-depth2-beam300 dev adapt --scoring encoder-states --code-weight 0 --candidate-depth 2 --beam 300
     row adapt-encoder-states-exact dev adapt --scoring encoder-states --code-weight 0 --exact
+    "$GENRET" diagnose --index "$OUT_DIR/adapt/index" --data "$SCIFACT" --split dev --scoring codes --device cpu \
+        --json-out "$OUT_DIR/rows/diagnose-adapt.json" > "$OUT_DIR/rows/diagnose-adapt.txt" 2>/dev/null || true
     ADAPT_STATES=$(best_of "adapt-*-states-w*")
     ADAPT_ARGS=$(cat "$OUT_DIR/rows/$ADAPT_STATES.dev.args")
     for w in $FUSE_WEIGHTS; do
