@@ -70,38 +70,34 @@ for n, label in labels:
     if r:
         print(line(f"{label} (`{n}`)", r))
 
-res = [(n, label) for n, label in [
+def chosen_section(title, chosen_file, labelled):
+    """A test table of the chosen configurations (those measured), with the dev choice above it."""
+    rows = [(n, label) for n, label in labelled if load(n, "test")]
+    if not rows:
+        return
+    print(f"\n## SciFact test: {title}, each chosen configuration once\n")
+    chosen = os.path.join(out, chosen_file)
+    if os.path.exists(chosen):
+        print(open(chosen).read().strip() + "\n")
+    print(HEAD)
+    print(RULE)
+    for n, label in rows:
+        print(line(f"{label} (`{n}`)", load(n, "test")))
+
+
+chosen_section("residual code scores", "chosen-residual.txt", [
     ("residual-trained-codes", "GenRet trained (default preset), residual code scores"),
     ("residual-best-codes", "residual code scores, codes only, best on dev"),
     ("residual-best-states", "residual code scores + encoder states, best on dev"),
     ("residual-best-hybrid", "residual code scores + states + BM25 hybrid, best on dev"),
-] + [(f"residual-test-codes-{i}", f"residual code scores, codes only, {i} docids") for i in ["untrained-8x256", "rq-4x256", "rq-8x256", "rq-16x256"]]
-    if load(n, "test")]
-if res:
-    chosen = os.path.join(out, "chosen-residual.txt")
-    print("\n## SciFact test: residual code scores, each chosen configuration once\n")
-    if os.path.exists(chosen):
-        print(open(chosen).read().strip() + "\n")
-    print(HEAD)
-    print(RULE)
-    for n, label in res:
-        print(line(f"{label} (`{n}`)", load(n, "test")))
+] + [(f"residual-test-codes-{i}", f"residual code scores, codes only, {i} docids") for i in ["untrained-8x256", "rq-4x256", "rq-8x256", "rq-16x256"]])
 
-ad = [(n, label) for n, label in [
+chosen_section("encoder adaptation", "chosen-adapt.txt", [
     ("adapt-best-codes", "adapted encoder, codes only, best on dev"),
     ("adapt-best-states", "adapted encoder, codes + states, best on dev"),
     ("adapt-best-hybrid", "adapted encoder + BM25 hybrid, best on dev"),
     ("adapt-holdout-states", "adapted encoder, 10% held out and added after training, its best states row"),
-] if load(n, "test")]
-if ad:
-    chosen = os.path.join(out, "chosen-adapt.txt")
-    print("\n## SciFact test: encoder adaptation, each chosen configuration once\n")
-    if os.path.exists(chosen):
-        print(open(chosen).read().strip() + "\n")
-    print(HEAD)
-    print(RULE)
-    for n, label in ad:
-        print(line(f"{label} (`{n}`)", load(n, "test")))
+])
 
 for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder")]:
     h = load(name, "test")

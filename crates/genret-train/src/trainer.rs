@@ -18,6 +18,7 @@ use genret_cluster::{BalancedKMeans, DocidHealth, SinkhornOptions};
 use genret_data::{Corpus, Qrels, Queries};
 use genret_docids::{Assignment, SchemeKind, SchemeState};
 use genret_model::checkpoint::Checkpoint;
+use genret_model::embed::l2_normalize;
 use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
 use genret_model::losses::{self, LossTerms};
 use genret_model::tokenize::TextTokenizer;
@@ -891,28 +892,14 @@ impl Trainer<'_> {
         let batches = distinct_doc_batches(&pairs, a.batch_size);
         let label = format!("adapting the encoder, epoch {}", epoch + 1);
         let bar = progress::bar(batches.len() as u64, &label);
-        let normalized = |x: Tensor| {
-            let norm = x
-                .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
-                .clamp_min(1e-12);
-            x / norm
-        };
         let mut sum = 0.0;
         for (b, batch) in batches.iter().enumerate() {
             let d_idx: Vec<usize> = batch.iter().map(|&(d, _)| d).collect();
             let q_idx: Vec<usize> = batch.iter().map(|&(_, q)| q).collect();
-            let q = normalized(self.queries.encoded(&self.model, &q_idx, true)?.mean_pool());
-            let d = normalized(self.docs.encoded(&self.model, &d_idx, true)?.mean_pool());
+            let q = l2_normalize(&self.queries.encoded(&self.model, &q_idx, true)?.mean_pool());
+            let d = l2_normalize(&self.docs.encoded(&self.model, &d_idx, true)?.mean_pool());
             let loss = losses::ranking_loss(&q, &d, a.temperature);
-            loss.backward();
-            let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
-            if grad_norm.is_finite() {
-                self.optimizer.step(&params);
-            } else {
-                AdamW::zero_grad(&params);
-                tracing::warn!("skipped a batch with a non-finite gradient");
-            }
-            self.state.batches += 1;
+            let grad_norm = self.optimize(&loss, &params);
             let total = loss.double_value(&[]);
             anyhow::ensure!(
                 total.is_finite(),
@@ -950,6 +937,21 @@ impl Trainer<'_> {
             mean_distill: 0.0,
         })?;
         Ok(())
+    }
+
+    /// One optimiser step on `loss`: gradients, clipping to `optim.grad_clip`, and the update
+    /// (skipped, with a warning, when the gradient is not finite). Returns the gradient norm.
+    fn optimize(&mut self, loss: &Tensor, params: &[(String, Tensor)]) -> f64 {
+        loss.backward();
+        let grad_norm = AdamW::clip_grad_norm(params, self.cfg.optim.grad_clip);
+        if grad_norm.is_finite() {
+            self.optimizer.step(params);
+        } else {
+            AdamW::zero_grad(params);
+            tracing::warn!("skipped a batch with a non-finite gradient");
+        }
+        self.state.batches += 1;
+        grad_norm
     }
 
     /// After encoder adaptation (or when a run resumes past it): the adapted layers stop
@@ -1048,15 +1050,7 @@ impl Trainer<'_> {
             } else {
                 self.batch_loss(batch, &q_idx, step, main, is_final)?
             };
-            terms.total.backward();
-            let grad_norm = AdamW::clip_grad_norm(&params, self.cfg.optim.grad_clip);
-            if grad_norm.is_finite() {
-                self.optimizer.step(&params);
-            } else {
-                AdamW::zero_grad(&params);
-                tracing::warn!("skipped a batch with a non-finite gradient");
-            }
-            self.state.batches += 1;
+            let grad_norm = self.optimize(&terms.total, &params);
             let total = terms.total.double_value(&[]);
             anyhow::ensure!(
                 total.is_finite(),

@@ -126,6 +126,14 @@ pub fn known_dataset(name: &str) -> Result<(&'static KnownDataset, Option<&'stat
             known_names().join(", ")
         )));
     };
+    let members = || {
+        entry
+            .subsets
+            .iter()
+            .map(|s| format!("{archive}/{s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match (entry.subsets.is_empty(), sub) {
         (true, None) => Ok((entry, None)),
         (true, Some(_)) => Err(DataError::Dataset(format!(
@@ -135,22 +143,12 @@ pub fn known_dataset(name: &str) -> Result<(&'static KnownDataset, Option<&'stat
             Some(s) => Ok((entry, Some(*s))),
             None => Err(DataError::Dataset(format!(
                 "unknown dataset `{name}`; `{archive}` holds: {}",
-                entry
-                    .subsets
-                    .iter()
-                    .map(|s| format!("{archive}/{s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                members()
             ))),
         },
         (false, None) => Err(DataError::Dataset(format!(
             "`{archive}` is a collection; name one of its datasets: {}",
-            entry
-                .subsets
-                .iter()
-                .map(|s| format!("{archive}/{s}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            members()
         ))),
     }
 }

@@ -369,16 +369,11 @@ impl Dataset {
     /// # Ok::<(), genret_data::DataError>(())
     /// ```
     pub fn load_split(&self, split: &str, strict: bool) -> Result<SplitData> {
-        let path = self.split_path(split)?;
+        // The split's file is checked before the corpus is read.
+        self.split_path(split)?;
         let corpus = self.load_corpus()?;
         let all_queries = self.load_queries()?;
-        let (mut qrels, unknown) = Qrels::load_checked(
-            &path,
-            |q| all_queries.contains(q),
-            |d| corpus.contains(d),
-            strict,
-        )?;
-        self.restrict_to_split(split, &mut qrels);
+        let (qrels, unknown) = self.load_qrels(split, &all_queries, &corpus, strict)?;
         let queries = Queries::from_queries(all_queries.judged(&qrels));
         Ok(SplitData {
             split: split.to_string(),
