@@ -293,23 +293,6 @@ pub fn train(
     let data_hash = manifest::hash_files(&data_files)?;
     let model_hash = manifest::hash_files(&[&ckpt.weights])?;
     let data = TrainingData::select(&cfg, inputs)?;
-    if cfg.adapt.epochs > 0 && (cfg.model.mode != TrainMode::Frozen || cfg.fixed_docids()) {
-        // Adaptation prepares a frozen encoder for learned docids: an encoder that trains with
-        // GenRet's losses needs no separate stage, and a rule-based scheme assigns its docids
-        // before any unit runs.
-        tracing::warn!(
-            "encoder adaptation (adapt.epochs = {}) applies to a frozen encoder and learned docids: skipped",
-            cfg.adapt.epochs
-        );
-        cfg.adapt.epochs = 0;
-    }
-    if cfg.adapt.epochs > 0 && data.specific_pairs.is_empty() {
-        tracing::warn!(
-            "no specific judged or pseudo training queries: encoder adaptation (adapt.epochs = {}) skipped",
-            cfg.adapt.epochs
-        );
-        cfg.adapt.epochs = 0;
-    }
 
     // Model: backbone from the checkpoint, heads with M (+1 for disambiguation) steps.
     let mut heads = heads_config(&cfg);
@@ -317,9 +300,9 @@ pub fn train(
     let mut vs = nn::VarStore::new(opts.device);
     let mut model = GenRet::from_checkpoint(&vs, &ckpt, &heads)?.0;
     let encoder_layers = model.backbone().encoder_layers();
-    if cfg.adapt.epochs > 0 && encoder_layers.is_none() {
+    if let Some(reason) = adaptation_skipped(&cfg, &data, encoder_layers) {
         tracing::warn!(
-            "this backbone's encoder cannot be split into layers: encoder adaptation (adapt.epochs = {}) skipped",
+            "encoder adaptation (adapt.epochs = {}) skipped: {reason}",
             cfg.adapt.epochs
         );
         cfg.adapt.epochs = 0;
@@ -1638,6 +1621,28 @@ fn run_eta(units: &[Unit], next: usize, session_secs: f64, done_in_session: usiz
     let done: f64 = units[first..next].iter().map(weight).sum();
     let left: f64 = units[next..].iter().map(weight).sum();
     (done > 0.0).then(|| (session_secs / done * left).max(0.0))
+}
+
+/// Why a run configured with encoder adaptation cannot have it, if it cannot. Adaptation
+/// prepares a frozen encoder for learned docids: an encoder that trains with GenRet's losses
+/// needs no separate stage, a rule-based scheme assigns its docids before any unit runs, and the
+/// stage trains whole top layers on specific judged or pseudo queries.
+fn adaptation_skipped(
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    encoder_layers: Option<usize>,
+) -> Option<&'static str> {
+    if cfg.adapt.epochs == 0 {
+        None
+    } else if cfg.model.mode != TrainMode::Frozen || cfg.fixed_docids() {
+        Some("it applies to a frozen encoder and learned docids")
+    } else if data.specific_pairs.is_empty() {
+        Some("no specific judged or pseudo training queries")
+    } else if encoder_layers.is_none() {
+        Some("this backbone's encoder cannot be split into layers")
+    } else {
+        None
+    }
 }
 
 /// The encoder layer a variable belongs to (`backbone.encoder.encoder.layer.<i>.…`).
