@@ -658,6 +658,20 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     });
     let worst = (&fresh - &out.doc_states.1).abs().max().double_value(&[]);
     assert!(worst < 0.05, "stored encoder states differ by {worst}");
+    // ...and not the unadapted checkpoint's, which that tolerance tells apart.
+    let original =
+        genret_model::embed::Embedder::load(&ckpt, cfg.model.doc_max_len, tch::Device::Cpu)
+            .unwrap()
+            .embed(&refs, 16, false)
+            .unwrap();
+    let moved = (&original - &out.doc_states.1)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(
+        moved > 0.05,
+        "adaptation left the stored states where they were ({moved})"
+    );
 
     // Interrupted right after adaptation, then resumed: the same docids.
     let run = dir.path().join("resumed");
