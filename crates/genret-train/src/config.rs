@@ -59,8 +59,10 @@ impl Default for ModelSection {
 /// input and the index's encoder states all carry what the judgements taught. Only judged (and
 /// pseudo) queries that name few documents are used: fallback queries made from a document's own
 /// text teach it little, and a topic query would pull all its documents onto one embedding.
-/// A dataset without such queries, a trained encoder (`model.mode` other than frozen) and a
-/// rule-based docid scheme skip the stage, and the effective configuration says so.
+/// A dataset without such queries and a trained encoder (`model.mode` other than frozen) skip the
+/// stage, and the effective configuration says so. Rule-based docid schemes adapt too (their
+/// docids are assigned from the pretrained encoder's states, before adaptation), so every scheme
+/// is compared on the same encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdaptSection {
@@ -72,6 +74,11 @@ pub struct AdaptSection {
     pub batch_size: usize,
     /// Divides the cosines (0.05 is sentence-transformers' scale of 20).
     pub temperature: f64,
+    /// Hard negatives: when above 0, every pair also contrasts its query with one document drawn
+    /// from the query's `hard_negatives` nearest training documents that are not among its own,
+    /// mined at the start of each epoch with the encoder as it is then. 0: in-batch negatives
+    /// only.
+    pub hard_negatives: usize,
 }
 
 impl Default for AdaptSection {
@@ -84,6 +91,7 @@ impl Default for AdaptSection {
             lr: 5e-5,
             batch_size: 32,
             temperature: 0.05,
+            hard_negatives: 0,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! swap, and seeds every unit from the run seed and the unit's index, so a run killed at any
 //! point and resumed ends with exactly the docids of an uninterrupted run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,13 +80,13 @@ pub enum Unit {
 
 /// The plan a configuration implies.
 pub fn plan(cfg: &TrainConfig) -> Vec<Unit> {
-    let mut units = Vec::new();
+    let mut units: Vec<Unit> = (0..cfg.adapt.epochs)
+        .map(|epoch| Unit::Adapt { epoch })
+        .collect();
     if cfg.fixed_docids() {
-        return (0..cfg.schedule.fixed_epochs)
-            .map(|epoch| Unit::Fixed { epoch })
-            .collect();
+        units.extend((0..cfg.schedule.fixed_epochs).map(|epoch| Unit::Fixed { epoch }));
+        return units;
     }
-    units.extend((0..cfg.adapt.epochs).map(|epoch| Unit::Adapt { epoch }));
     if !cfg.schedule.progressive {
         units.extend((0..cfg.schedule.warmup_epochs).map(|epoch| Unit::Warmup { step: 0, epoch }));
         units.push(Unit::InitAll);
@@ -435,8 +435,7 @@ pub fn train(
     // Held out, and documents the signal gave no query (e.g. qrels-only training): both are
     // added to the index afterwards as unseen documents.
     let held_out: Vec<usize> = {
-        let trained: std::collections::HashSet<usize> =
-            trainer.train_docs.iter().copied().collect();
+        let trained: HashSet<usize> = trainer.train_docs.iter().copied().collect();
         (0..inputs.corpus.len())
             .filter(|p| !trained.contains(p))
             .collect()
@@ -873,12 +872,20 @@ impl Trainer<'_> {
         let mut pairs = self.specific_pairs.clone();
         pairs.shuffle(rng);
         let batches = distinct_doc_batches(&pairs, a.batch_size);
+        let hard = if a.hard_negatives > 0 {
+            Some(self.mine_hard_negatives(&pairs, a.hard_negatives)?)
+        } else {
+            None
+        };
         let label = format!("adapting the encoder, epoch {}", epoch + 1);
         let bar = progress::bar(batches.len() as u64, &label);
         let mut sum = 0.0;
         for (b, batch) in batches.iter().enumerate() {
-            let d_idx: Vec<usize> = batch.iter().map(|&(d, _)| d).collect();
+            let mut d_idx: Vec<usize> = batch.iter().map(|&(d, _)| d).collect();
             let q_idx: Vec<usize> = batch.iter().map(|&(_, q)| q).collect();
+            if let Some(hard) = &hard {
+                d_idx.extend(batch_negatives(batch, hard, rng));
+            }
             let q = l2_normalize(&self.queries.encoded(&self.model, &q_idx, true)?.mean_pool());
             let d = l2_normalize(&self.docs.encoded(&self.model, &d_idx, true)?.mean_pool());
             let loss = losses::ranking_loss(&q, &d, a.temperature);
@@ -920,6 +927,47 @@ impl Trainer<'_> {
             mean_distill: 0.0,
         })?;
         Ok(())
+    }
+
+    /// Each adaptation query's `n` nearest training documents (pooled, normalised states of the
+    /// encoder as it is now) that are not among its own documents, best first.
+    fn mine_hard_negatives(
+        &self,
+        pairs: &[(usize, usize)],
+        n: usize,
+    ) -> Result<HashMap<usize, Vec<usize>>> {
+        let mut own: HashMap<usize, HashSet<usize>> = HashMap::new();
+        for (d, qs) in self.doc_queries.iter().enumerate() {
+            for &q in qs {
+                own.entry(q).or_default().insert(d);
+            }
+        }
+        let mut queries: Vec<usize> = pairs.iter().map(|&(_, q)| q).collect();
+        queries.sort_unstable();
+        queries.dedup();
+        let batch = self.cfg.model.encode_batch_size.max(1);
+        let pooled = |states: &TextStates, idx: &[usize]| -> Result<Tensor> {
+            let mut rows = Vec::new();
+            for chunk in idx.chunks(batch) {
+                rows.push(tch::no_grad(|| -> Result<Tensor> {
+                    Ok(l2_normalize(
+                        &states.encoded(&self.model, chunk, false)?.mean_pool(),
+                    ))
+                })?);
+            }
+            Ok(Tensor::cat(&rows, 0).to_kind(Kind::Float))
+        };
+        let t0 = Instant::now();
+        let all_docs: Vec<usize> = (0..self.doc_queries.len()).collect();
+        let d = pooled(&self.docs, &all_docs)?;
+        let q = pooled(&self.queries, &queries)?;
+        let out = nearest_foreign(&q, &d, &queries, &own, n)?;
+        tracing::info!(
+            "mined {n} hard negatives for each of {} queries in {:.1}s",
+            out.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(out)
     }
 
     /// One optimiser step on `loss`: gradients, clipping to `optim.grad_clip`, and the update
@@ -1634,8 +1682,8 @@ fn adaptation_skipped(
 ) -> Option<&'static str> {
     if cfg.adapt.epochs == 0 {
         None
-    } else if cfg.model.mode != TrainMode::Frozen || cfg.fixed_docids() {
-        Some("it applies to a frozen encoder and learned docids")
+    } else if cfg.model.mode != TrainMode::Frozen {
+        Some("it applies to a frozen encoder")
     } else if data.specific_pairs.is_empty() {
         Some("no specific judged or pseudo training queries")
     } else if encoder_layers.is_none() {
@@ -1652,6 +1700,59 @@ fn encoder_layer_of(name: &str) -> Option<usize> {
         .and_then(|i| i.parse::<usize>().ok())
 }
 
+/// For each query (row `i` of `q` is `queries[i]`), the `n` rows of `d` with the largest dot
+/// product, best first, leaving out the documents in `own[query]`.
+fn nearest_foreign(
+    q: &Tensor,
+    d: &Tensor,
+    queries: &[usize],
+    own: &HashMap<usize, HashSet<usize>>,
+    n: usize,
+) -> Result<HashMap<usize, Vec<usize>>> {
+    let none = HashSet::new();
+    let own_of = |q: &usize| own.get(q).unwrap_or(&none);
+    let n_docs = d.size()[0] as usize;
+    let mut out = HashMap::with_capacity(queries.len());
+    for (chunk_q, chunk) in queries.chunks(256).zip(q.split(256, 0)) {
+        let take = (n + chunk_q.iter().map(|q| own_of(q).len()).max().unwrap_or(0)).min(n_docs);
+        let (_, top) = chunk.matmul(&d.tr()).topk(take as i64, -1, true, true);
+        let top = Vec::<Vec<i64>>::try_from(top.to_device(Device::Cpu))?;
+        for (qi, row) in chunk_q.iter().zip(top) {
+            let foreign = row
+                .into_iter()
+                .map(|p| p as usize)
+                .filter(|p| !own_of(qi).contains(p))
+                .take(n)
+                .collect();
+            out.insert(*qi, foreign);
+        }
+    }
+    Ok(out)
+}
+
+/// One hard negative per pair of `batch`, drawn from its query's mined candidates, skipping
+/// documents already in the batch (a pair's own document must not also be another column).
+/// A query with no candidate left adds none.
+fn batch_negatives(
+    batch: &[(usize, usize)],
+    hard: &HashMap<usize, Vec<usize>>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    let mut taken: HashSet<usize> = batch.iter().map(|&(d, _)| d).collect();
+    let mut out = Vec::with_capacity(batch.len());
+    for (_, q) in batch {
+        let free: Vec<usize> = hard
+            .get(q)
+            .map(|c| c.iter().copied().filter(|d| !taken.contains(d)).collect())
+            .unwrap_or_default();
+        if let Some(&d) = free.choose(rng) {
+            taken.insert(d);
+            out.push(d);
+        }
+    }
+    out
+}
+
 /// Batches of `size` (document, query) pairs in the given order, with no document twice in a
 /// batch (it would be its own in-batch negative): a pair whose document is already in the
 /// batch waits for the next one. Pairs left when only one document remains are dropped (no
@@ -1661,7 +1762,7 @@ fn distinct_doc_batches(pairs: &[(usize, usize)], size: usize) -> Vec<Vec<(usize
     let mut pending: std::collections::VecDeque<(usize, usize)> = pairs.iter().copied().collect();
     while !pending.is_empty() {
         let mut batch: Vec<(usize, usize)> = Vec::with_capacity(size);
-        let mut docs = std::collections::HashSet::new();
+        let mut docs = HashSet::new();
         let mut deferred = Vec::new();
         while batch.len() < size {
             let Some(pair) = pending.pop_front() else {
@@ -1767,6 +1868,58 @@ mod tests {
         let kept: Vec<(usize, usize)> = batches.concat();
         let dropped: Vec<&(usize, usize)> = pairs.iter().filter(|p| !kept.contains(p)).collect();
         assert_eq!(dropped, [&(0, 3), &(0, 5), &(0, 7)]);
+    }
+
+    #[test]
+    fn hard_negatives_are_the_nearest_documents_a_query_does_not_own() {
+        // Four documents on a line of angles; query 7 owns document 1, query 9 owns none.
+        let d = Tensor::from_slice2(&[[1.0f32, 0.0], [0.9, 0.1], [0.5, 0.5], [0.0, 1.0]]);
+        let q = Tensor::from_slice2(&[[1.0f32, 0.0], [0.0, 1.0]]);
+        let own: HashMap<usize, HashSet<usize>> = [(7, HashSet::from([1])), (9, HashSet::new())]
+            .into_iter()
+            .collect();
+        let hard = nearest_foreign(&q, &d, &[7, 9], &own, 2).unwrap();
+        assert_eq!(hard[&7], vec![0, 2], "document 1 is query 7's own");
+        assert_eq!(hard[&9], vec![3, 2]);
+        // Asking for more than exist returns what there is.
+        let all = nearest_foreign(&q, &d, &[7], &own, 10).unwrap();
+        assert_eq!(all[&7], vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn batch_negatives_never_repeat_a_document_of_the_batch() {
+        let hard: HashMap<usize, Vec<usize>> = [(10, vec![1, 5]), (11, vec![5, 6]), (12, vec![0])]
+            .into_iter()
+            .collect();
+        let batch = [(0, 10), (1, 11), (2, 12)];
+        for seed in 0..20 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let neg = batch_negatives(&batch, &hard, &mut rng);
+            // Query 10 may only take 5 (1 is in the batch); query 11 then takes 6; query 12's
+            // only candidate is a positive of the batch, so it adds none.
+            assert_eq!(neg, vec![5, 6], "seed {seed}");
+        }
+        let hard: HashMap<usize, Vec<usize>> = [(10, vec![3, 4])].into_iter().collect();
+        let seen: HashSet<usize> = (0..50)
+            .map(|seed| batch_negatives(&[(0, 10)], &hard, &mut ChaCha8Rng::seed_from_u64(seed))[0])
+            .collect();
+        assert_eq!(seen, HashSet::from([3, 4]), "drawn from every candidate");
+    }
+
+    #[test]
+    fn rule_based_schemes_adapt_the_encoder_before_their_epochs() {
+        let mut cfg = TrainConfig::default();
+        cfg.scheme.kind = SchemeKind::Rq;
+        cfg.schedule.fixed_epochs = 2;
+        cfg.adapt.epochs = 1;
+        assert_eq!(
+            plan(&cfg),
+            vec![
+                Unit::Adapt { epoch: 0 },
+                Unit::Fixed { epoch: 0 },
+                Unit::Fixed { epoch: 1 }
+            ]
+        );
     }
 
     #[test]

@@ -577,26 +577,28 @@ fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
     .is_err());
 }
 
-/// Encoder adaptation trains the top encoder layers, and only them, before any docid; the
-/// documents' encoder states the index receives are the adapted encoder's own; a run
-/// interrupted after adaptation resumes to the same docids; without judged queries, or with
-/// topic queries only, the stage is skipped and says so in the effective configuration.
-#[test]
-fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
-    let Some((_serial, dir, mut cfg)) = start() else {
-        return;
-    };
+/// A two-layer tiny BERT with adaptation of its top layer for one epoch, and one specific
+/// judged query per document of the fixture corpus (a topic query, relevant to many, is never
+/// adapted on).
+fn adaptation_setup(
+    dir: &std::path::Path,
+    cfg: &mut TrainConfig,
+) -> (
+    genret_model::checkpoint::Checkpoint,
+    Corpus,
+    genret_data::Qrels,
+    genret_data::Queries,
+) {
     // Two encoder layers; adaptation trains the upper one.
     let tok = shared().unwrap();
     let mut bert = tiny_bert_config(30522);
     bert.num_hidden_layers = 2;
-    let ckpt = write_random_bert(&dir.path().join("model2"), &bert, &tok, 3).unwrap();
+    let ckpt = write_random_bert(&dir.join("model2"), &bert, &tok, 3).unwrap();
     cfg.model.checkpoint = ckpt.spec.clone();
     cfg.adapt.epochs = 1;
     cfg.adapt.layers = 1;
     cfg.adapt.batch_size = 4;
     cfg.adapt.lr = 1e-3;
-    // One specific query per document (a topic query, relevant to many, is never adapted on).
     let corpus = corpus();
     let mut qrels = genret_data::Qrels::default();
     let mut list = Vec::new();
@@ -608,26 +610,24 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
         qrels.insert(&format!("q{i}"), &d.id, 1);
     }
     let queries = genret_data::Queries::from_queries(list);
-    let inputs = TrainInputs {
-        dataset: "specific".into(),
-        corpus: &corpus,
-        train_qrels: Some((&qrels, &queries)),
-        data_files: vec![],
-    };
-    let out = train(
-        &dir.path().join("adapted"),
-        cfg.clone(),
-        &inputs,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    (ckpt, corpus, qrels, queries)
+}
+
+/// Only the top encoder layer changed, and the states handed to the index are what the adapted
+/// model computes for each document, not the unadapted checkpoint's.
+fn assert_adapted(
+    out: &genret_train::TrainOutput,
+    ckpt: &genret_model::checkpoint::Checkpoint,
+    cfg: &TrainConfig,
+    corpus: &Corpus,
+) {
     assert_eq!(out.config.adapt.epochs, 1);
     let original: std::collections::BTreeMap<String, tch::Tensor> =
         tch::Tensor::read_safetensors(&ckpt.weights)
             .unwrap()
             .into_iter()
             .collect();
-    let changed: Vec<String> = encoder_weights(&out)
+    let changed: Vec<String> = encoder_weights(out)
         .into_iter()
         .filter(|(n, t)| !t.equal(&original[n.strip_prefix("backbone.encoder.").unwrap()]))
         .map(|(n, _)| n)
@@ -672,6 +672,32 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
         moved > 0.05,
         "adaptation left the stored states where they were ({moved})"
     );
+}
+
+/// Encoder adaptation trains the top encoder layers, and only them, before any docid; the
+/// documents' encoder states the index receives are the adapted encoder's own; a run
+/// interrupted after adaptation resumes to the same docids; without judged queries, or with
+/// topic queries only, the stage is skipped and says so in the effective configuration.
+#[test]
+fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
+    let Some((_serial, dir, mut cfg)) = start() else {
+        return;
+    };
+    let (ckpt, corpus, qrels, queries) = adaptation_setup(dir.path(), &mut cfg);
+    let inputs = TrainInputs {
+        dataset: "specific".into(),
+        corpus: &corpus,
+        train_qrels: Some((&qrels, &queries)),
+        data_files: vec![],
+    };
+    let out = train(
+        &dir.path().join("adapted"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_adapted(&out, &ckpt, &cfg, &corpus);
 
     // Interrupted right after adaptation, then resumed: the same docids.
     let run = dir.path().join("resumed");
@@ -721,4 +747,31 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     )
     .unwrap();
     assert_eq!(skipped.config.adapt.epochs, 0);
+}
+
+/// A rule-based scheme (rq) trains on the same adapted encoder as learned docids, so schemes
+/// are compared on one encoder; hard negatives (mined, then drawn per batch) train the same way.
+#[test]
+fn rule_based_docids_and_hard_negatives_adapt_the_encoder_too() {
+    let Some((_serial, dir, mut cfg)) = start() else {
+        return;
+    };
+    let (ckpt, corpus, qrels, queries) = adaptation_setup(dir.path(), &mut cfg);
+    cfg.adapt.hard_negatives = 2;
+    cfg.scheme.kind = genret_docids::SchemeKind::Rq;
+    cfg.schedule.fixed_epochs = 1;
+    let inputs = TrainInputs {
+        dataset: "specific".into(),
+        corpus: &corpus,
+        train_qrels: Some((&qrels, &queries)),
+        data_files: vec![],
+    };
+    let out = train(
+        &dir.path().join("rq"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_adapted(&out, &ckpt, &cfg, &corpus);
 }
