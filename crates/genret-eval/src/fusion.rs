@@ -7,6 +7,10 @@
 //! * [`FusionMethod::MinMax`]: each system's scores are rescaled per query to `[0, 1]`
 //!   (`(s − min) / (max − min)` over that system's list; a list whose scores are all equal maps
 //!   to 1), then summed with weights; a document missing from a list gets 0 for it.
+//! * [`FusionMethod::ZScore`]: each system's scores are standardised per query
+//!   (`(s − mean) / std` over that system's list; a list with no spread maps to 0), then summed
+//!   with weights; a document missing from a list gets that list's lowest standardised score.
+//!   Unlike min-max, one outlying top score does not squeeze the rest of its list together.
 //! * [`FusionMethod::Rrf`] (reciprocal rank fusion, Cormack et al. 2009): `Σ w / (k + rank)`,
 //!   ranks from 1 in each list, the constant k (60 in the paper) damping the top ranks.
 //!
@@ -22,6 +26,8 @@ use genret_data::{Run, ScoredDoc};
 pub enum FusionMethod {
     /// Per-query min-max normalisation, then a weighted sum.
     MinMax,
+    /// Per-query standardisation (z-scores), then a weighted sum.
+    ZScore,
     /// Reciprocal rank fusion with constant `k`.
     Rrf { k: f64 },
 }
@@ -30,6 +36,7 @@ impl std::fmt::Display for FusionMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FusionMethod::MinMax => f.write_str("min-max"),
+            FusionMethod::ZScore => f.write_str("z-score"),
             FusionMethod::Rrf { k } => write!(f, "rrf(k={k})"),
         }
     }
@@ -42,6 +49,9 @@ pub fn fuse_lists(
     depth: usize,
 ) -> Vec<ScoredDoc> {
     let mut total: HashMap<&str, f64> = HashMap::new();
+    // Z-scores: each list's contribution is shifted so that its lowest document adds 0, which
+    // is what a document missing from the list gets; the shifts are added back at the end.
+    let mut floors: Vec<(f64, f64)> = Vec::new();
     for &(list, weight) in lists {
         match method {
             FusionMethod::MinMax => {
@@ -59,6 +69,23 @@ pub fn fuse_lists(
                     *total.entry(&d.doc_id).or_insert(0.0) += weight * norm;
                 }
             }
+            FusionMethod::ZScore => {
+                let n = list.len().max(1) as f64;
+                let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
+                let var = list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n;
+                let std = var.sqrt();
+                let z = |s: f64| if std > 0.0 { (s - mean) / std } else { 0.0 };
+                let floor = list
+                    .iter()
+                    .map(|d| z(d.score))
+                    .fold(f64::INFINITY, f64::min);
+                if floor.is_finite() {
+                    floors.push((weight, floor));
+                }
+                for d in list {
+                    *total.entry(&d.doc_id).or_insert(0.0) += weight * (z(d.score) - floor);
+                }
+            }
             FusionMethod::Rrf { k } => {
                 // Rank by score (the list's own order may not be sorted), ties by id.
                 let mut order: Vec<&ScoredDoc> = list.iter().collect();
@@ -73,11 +100,12 @@ pub fn fuse_lists(
             }
         }
     }
+    let shift: f64 = floors.iter().map(|(w, f)| w * f).sum();
     let mut fused: Vec<ScoredDoc> = total
         .into_iter()
         .map(|(id, score)| ScoredDoc {
             doc_id: id.to_string(),
-            score,
+            score: score + shift,
         })
         .collect();
     fused.sort_by(|a, b| {
@@ -140,6 +168,36 @@ mod tests {
             only_a.iter().map(|d| d.doc_id.as_str()).collect::<Vec<_>>(),
             vec!["x", "y", "w"]
         );
+    }
+
+    #[test]
+    fn z_score_standardises_each_list_and_missing_documents_get_its_floor() {
+        // a: mean 5, population std sqrt(50/3); b: mean -2, std 1.
+        let a = list(&[("x", 10.0), ("y", 5.0), ("z", 0.0)]);
+        let b = list(&[("z", -1.0), ("w", -3.0)]);
+        let fused = fuse_lists(&[(&a, 0.25), (&b, 0.75)], FusionMethod::ZScore, 10);
+        let sa = (50.0f64 / 3.0).sqrt();
+        let za = |s: f64| (s - 5.0) / sa;
+        let zb = |s: f64| s + 2.0;
+        let want = [
+            ("z", 0.25 * za(0.0) + 0.75 * zb(-1.0)),
+            ("x", 0.25 * za(10.0) + 0.75 * zb(-3.0)),
+            ("y", 0.25 * za(5.0) + 0.75 * zb(-3.0)),
+            ("w", 0.25 * za(0.0) + 0.75 * zb(-3.0)),
+        ];
+        assert_eq!(fused.len(), 4);
+        for (got, (id, score)) in fused.iter().zip(want) {
+            assert_eq!(got.doc_id, id);
+            assert!(
+                (got.score - score).abs() < 1e-12,
+                "{id}: {} vs {score}",
+                got.score
+            );
+        }
+        // A list with no spread contributes 0 to everything.
+        let flat = list(&[("x", 2.0), ("y", 2.0)]);
+        let fused = fuse_lists(&[(&flat, 1.0)], FusionMethod::ZScore, 10);
+        assert!(fused.iter().all(|d| d.score == 0.0));
     }
 
     #[test]

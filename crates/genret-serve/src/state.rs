@@ -333,11 +333,12 @@ impl AppState {
         }
         let method = match req.fusion.as_deref() {
             None | Some("min-max") => FusionMethod::MinMax,
+            Some("z-score") => FusionMethod::ZScore,
             Some("rrf") => FusionMethod::Rrf { k: 60.0 },
             Some(other) => {
                 return Err(ApiError::invalid(
                     "fusion",
-                    format!("unknown fusion `{other}`; use `min-max` or `rrf`"),
+                    format!("unknown fusion `{other}`; use `min-max`, `z-score` or `rrf`"),
                 ))
             }
         };

@@ -98,6 +98,18 @@ fn every_route_answers_as_documented() {
         ),
     );
     assert!(fused["results"][0]["hits"][0]["snippet"].is_string());
+    let z = checked(
+        "POST",
+        "/search",
+        "/search",
+        Some(
+            json!({"query": "alpha", "system": "genret+bm25", "fusion": "z-score", "weights": [0.5, 0.5]}),
+        ),
+    );
+    assert!(
+        !z["results"][0]["hits"].as_array().unwrap().is_empty(),
+        "{z}"
+    );
 
     // Add documents: JSON lines, then a JSON array; then they are found and fetched.
     let lines = "{\"_id\": \"n1\", \"title\": \"Zanzibar cloves\", \"text\": \"alpha bravo charlie\"}\n{\"_id\": 77, \"text\": \"delta echo\"}\n";

@@ -298,11 +298,12 @@ pub struct FuseArgs {
     /// documents, added ones included). Pure GenRet is always reported beside it.
     #[arg(long, value_enum, value_name = "SYSTEM")]
     pub fuse: Option<FuseWith>,
-    /// Weight of GenRet in the fusion (BM25 gets 1 − W); min-max fusion only.
+    /// Weight of GenRet in the fusion (BM25 gets 1 − W); min-max and z-score fusion.
     #[arg(long, default_value_t = 0.5, value_name = "W")]
     pub fuse_weight: f64,
-    /// `min-max` (per-query normalised scores, weighted sum) or `rrf` (reciprocal rank
-    /// fusion, k = 60, equal weights).
+    /// `min-max` (per-query min-max normalised scores, weighted sum), `z-score` (per-query
+    /// standardised scores, weighted sum) or `rrf` (reciprocal rank fusion, k = 60, equal
+    /// weights).
     #[arg(long, value_enum, default_value_t = FuseMethodArg::MinMax)]
     pub fuse_method: FuseMethodArg,
 }
@@ -316,6 +317,7 @@ pub enum FuseWith {
 pub enum FuseMethodArg {
     #[default]
     MinMax,
+    ZScore,
     Rrf,
 }
 
@@ -323,6 +325,7 @@ impl FuseArgs {
     pub fn method(&self) -> genret_eval::FusionMethod {
         match self.fuse_method {
             FuseMethodArg::MinMax => genret_eval::FusionMethod::MinMax,
+            FuseMethodArg::ZScore => genret_eval::FusionMethod::ZScore,
             FuseMethodArg::Rrf => genret_eval::FusionMethod::Rrf { k: 60.0 },
         }
     }
@@ -347,7 +350,9 @@ impl FuseArgs {
             self.fuse_weight
         );
         Ok(match self.fuse_method {
-            FuseMethodArg::MinMax => (self.fuse_weight, 1.0 - self.fuse_weight),
+            FuseMethodArg::MinMax | FuseMethodArg::ZScore => {
+                (self.fuse_weight, 1.0 - self.fuse_weight)
+            }
             FuseMethodArg::Rrf => (1.0, 1.0),
         })
     }
