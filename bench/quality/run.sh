@@ -172,11 +172,20 @@ if has_phase choose || has_phase test || has_phase msmarco; then
 fi
 
 # test_row NAME DEVROW [INDEX]: DEVROW's arguments (and index, unless given), once on test.
+# test_row NAME DEV_ROW [INDEX]: the chosen dev row's configuration, once on test. A test row
+# chosen from another dev row before (the choice moved) is run again, never reused.
 test_row() {
     local name=$1 dev=$2 index=${3:-$(cat "$OUT_DIR/rows/$2.dev.index")} args
     args=$(cat "$OUT_DIR/rows/$dev.dev.args")
+    local from="$OUT_DIR/rows/$name.test.from"
+    if [ -f "$OUT_DIR/rows/$name.test.json" ] && [ "$(cat "$from" 2>/dev/null)" != "$dev $index $args" ]; then
+        if [ -f "$from" ] || [ "$(cat "$OUT_DIR/rows/$name.test.args")" != "$args" ]; then
+            rm -f "$OUT_DIR/rows/$name.test.json"
+        fi
+    fi
     # shellcheck disable=SC2086
     row "$name" test "$index" $args
+    printf '%s\n' "$dev $index $args" > "$from"
     if [[ "$args" == *--fuse* ]]; then
         python3 bench/quality/fused.py "$OUT_DIR/rows/$name.test.json"
     fi
@@ -278,6 +287,12 @@ if has_phase adapt; then
     # shellcheck disable=SC2086
     row adapt-hybrid-wrrf dev adapt $ADAPT_ARGS --fuse bm25 --fuse-method rrf
     python3 bench/quality/fused.py "$OUT_DIR/rows/adapt-hybrid-wrrf.dev.json"
+    # Z-score fusion (per-query standardised scores), the same weights (session 8).
+    for w in $FUSE_WEIGHTS; do
+        # shellcheck disable=SC2086
+        row "adapt-hybrid-wz$w" dev adapt $ADAPT_ARGS --fuse bm25 --fuse-method z-score --fuse-weight "$w"
+        python3 bench/quality/fused.py "$OUT_DIR/rows/adapt-hybrid-wz$w.dev.json"
+    done
     ADAPT_CODES=$(best_of "adapt-*codes*")
     ADAPT_HYBRID=$(best_of "adapt-hybrid-w*")
     echo "chosen on dev (adapt): codes only = $ADAPT_CODES; states = $ADAPT_STATES; hybrid = $ADAPT_HYBRID" | tee "$OUT_DIR/chosen-adapt.txt" >&2
