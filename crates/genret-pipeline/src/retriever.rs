@@ -216,7 +216,7 @@ impl Retriever for GenretRetriever {
     }
 }
 
-/// Several retrievers' rankings fused into one (min-max normalised weighted sum, or
+/// Several retrievers' rankings fused into one (z-score or min-max normalised weighted sum, or
 /// reciprocal rank fusion). Each part is asked for `max(k, candidates)` documents.
 pub struct Fusion {
     pub parts: Vec<(Box<dyn Retriever + Send>, f64)>,

@@ -135,6 +135,10 @@ pub fn default_scoring() -> genret_index::Scoring {
 /// GenRet's weight when fused with BM25 by default (chosen on SciFact's development split).
 pub const DEFAULT_FUSE_WEIGHT: f64 = 0.5;
 
+/// How GenRet and BM25 are fused by default: z-score fusion beat min-max at every weight tried
+/// on SciFact's development split (docs/benchmarks.md, "Z-score fusion").
+pub const DEFAULT_FUSION: genret_eval::FusionMethod = genret_eval::FusionMethod::ZScore;
+
 /// Writes the searchable index of a finished run: the trained documents with their docids, then
 /// the held-out documents added with the tokenizer alone (as any new document would be).
 /// Returns the index and the number of held-out documents added.

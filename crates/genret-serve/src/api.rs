@@ -29,9 +29,9 @@ pub struct SearchRequest {
     /// `--dense`; `GET /info` lists what this server offers.
     #[serde(default)]
     pub system: Option<String>,
-    /// How a fusion combines its parts: `min-max` (default; min-max normalised scores, weighted
-    /// sum), `z-score` (standardised scores, weighted sum) or `rrf` (reciprocal rank fusion,
-    /// k = 60).
+    /// How a fusion combines its parts: `z-score` (default; per-query standardised scores,
+    /// weighted sum), `min-max` (min-max normalised scores, weighted sum) or `rrf` (reciprocal
+    /// rank fusion, k = 60).
     #[serde(default)]
     pub fusion: Option<String>,
     /// A fusion's weight per part, in the order of `system` (default: equal weights).

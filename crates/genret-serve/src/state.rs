@@ -332,8 +332,8 @@ impl AppState {
             systems.push(system);
         }
         let method = match req.fusion.as_deref() {
-            None | Some("min-max") => FusionMethod::MinMax,
-            Some("z-score") => FusionMethod::ZScore,
+            Some("min-max") => FusionMethod::MinMax,
+            None | Some("z-score") => FusionMethod::ZScore,
             Some("rrf") => FusionMethod::Rrf { k: 60.0 },
             Some(other) => {
                 return Err(ApiError::invalid(

@@ -6,7 +6,8 @@
 //!    (`genret dense`) on the evaluation split.
 //! 3. Search the split with the GenRet index, one query at a time so the latencies are true
 //!    per-query latencies (`genret run`): codes only (the paper's scoring) at beam 10 and 100,
-//!    the index's default scoring (codes + states), and that fused with BM25 (`--fuse bm25`).
+//!    the index's default scoring (codes + states), and that fused with BM25 (`--fuse bm25`,
+//!    z-score fusion at weight 0.5, both chosen on SciFact dev).
 //! 4. With `--holdout-docs F`: train a second model without a random fraction F of the
 //!    documents, add them afterwards with the trained tokenizer, and compare the queries whose
 //!    relevant documents were seen in training with those whose documents were not, for GenRet
@@ -29,7 +30,7 @@ use genret_pipeline::experiment::{
 use genret_pipeline::records::{GroupComparison, QuickstartSummary, SummaryRow};
 use genret_pipeline::split::QueryGroup;
 use genret_pipeline::training::{
-    train_and_index, ConfigOverrides, TrainJob, Trained, DEFAULT_FUSE_WEIGHT,
+    train_and_index, ConfigOverrides, TrainJob, Trained, DEFAULT_FUSE_WEIGHT, DEFAULT_FUSION,
 };
 use genret_train::TrainOptions;
 
@@ -229,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None,
         ScoringChoice::default(),
         Some(FuseWithBm25 {
-            method: genret_eval::FusionMethod::MinMax,
+            method: DEFAULT_FUSION,
             genret_weight: DEFAULT_FUSE_WEIGHT,
             bm25_weight: 1.0 - DEFAULT_FUSE_WEIGHT,
         }),
