@@ -22,6 +22,10 @@
 #              top encoder layers fine-tuned on the judged training pairs before docids are
 #              learned; epochs and layers chosen on dev by bench/quality/adapt_sweep.py): every
 #              scoring and fusion row again on the adapted model, chosen on dev, once on test.
+#   8. hard    hard negatives in adaptation (bench/quality/adapt-hard.toml, the default since
+#              session 8; chosen on dev by bench/quality/adapt_negatives_sweep.py): the main rows
+#              on that model, the choice on dev among both adapted models' rows, once on test;
+#              HOLDOUT_HARD=1 adds its seen/unseen training and row.
 # Prints the tables (also written to $OUT_DIR/quality.md).
 #
 #   bench/quality/run.sh                          # everything, about 75 min on 2 cores
@@ -33,7 +37,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 OUT_DIR="${OUT_DIR:-runs/quality}"
-PHASES="${PHASES:-train dev choose test msmarco residual adapt}"
+PHASES="${PHASES:-train dev choose test msmarco residual adapt hard}"
 SCIFACT="$SHARED/data/scifact"
 MSMARCO="$SHARED/data/msmarco-dl19-5k"
 THREADS="${THREADS:-2}"
@@ -302,6 +306,33 @@ if has_phase adapt; then
     # Seen vs unseen: the same preset without a random 10% of the documents, added afterwards.
     train adapt-holdout "$SCIFACT" --config bench/quality/adapt.toml --holdout-docs 0.1
     test_row adapt-holdout-states "$ADAPT_STATES" adapt-holdout
+fi
+
+# Hard negatives in encoder adaptation (bench/quality/adapt-hard.toml, the default preset since
+# session 8): the main rows again on that model, then the choice on dev among every adapted
+# model's rows, and the chosen configurations once on test.
+if has_phase hard; then
+    train adapt-hard "$SCIFACT" --config bench/quality/adapt-hard.toml
+    row hard-codes-logit dev adapt-hard --scoring codes --code-score logit
+    row hard-encoder-states-w0 dev adapt-hard --scoring encoder-states --code-weight 0
+    row hard-encoder-states-exact dev adapt-hard --scoring encoder-states --code-weight 0 --exact
+    for w in 0.4 0.5 0.6; do
+        row "hard-hybrid-wz$w" dev adapt-hard --scoring encoder-states --code-weight 0 --fuse bm25 --fuse-method z-score --fuse-weight "$w"
+        python3 bench/quality/fused.py "$OUT_DIR/rows/hard-hybrid-wz$w.dev.json"
+    done
+    "$GENRET" diagnose --index "$OUT_DIR/adapt-hard/index" --data "$SCIFACT" --split dev --scoring codes --device cpu \
+        --json-out "$OUT_DIR/rows/diagnose-adapt-hard.json" > "$OUT_DIR/rows/diagnose-adapt-hard.txt" 2>/dev/null || true
+    HARD_CODES=$(best_of "[ah][da]*codes*")
+    HARD_STATES=$(best_of "[ah][da]*-states-w*")
+    HARD_HYBRID=$(best_of "[ah][da]*-hybrid-w*")
+    echo "chosen on dev (adapted models): codes only = $HARD_CODES; states = $HARD_STATES; hybrid = $HARD_HYBRID" | tee "$OUT_DIR/chosen-hard.txt" >&2
+    test_row hard-best-codes "$HARD_CODES"
+    test_row hard-best-states "$HARD_STATES"
+    test_row hard-best-hybrid "$HARD_HYBRID"
+    if [ -n "${HOLDOUT_HARD:-}" ]; then
+        train adapt-hard-holdout "$SCIFACT" --config bench/quality/adapt-hard.toml --holdout-docs 0.1
+        test_row adapt-hard-holdout-states "$HARD_STATES" adapt-hard-holdout
+    fi
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

@@ -99,7 +99,15 @@ chosen_section("encoder adaptation", "chosen-adapt.txt", [
     ("adapt-holdout-states", "adapted encoder, 10% held out and added after training, its best states row"),
 ])
 
-for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder")]:
+chosen_section("hard negatives in adaptation", "chosen-hard.txt", [
+    ("hard-best-codes", "adapted models, codes only, best on dev"),
+    ("hard-best-states", "adapted models, codes + states, best on dev"),
+    ("hard-best-hybrid", "adapted models + BM25 hybrid, best on dev"),
+    ("adapt-hard-holdout-states", "hard negatives, 10% held out and added after training, best states row"),
+])
+
+for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder"),
+                   ("adapt-hard-holdout-states", "adapted encoder with hard negatives")]:
     h = load(name, "test")
     if not h:
         continue
@@ -121,7 +129,7 @@ if ms:
         if r:
             print(line(n, r))
 
-diag = [(n, os.path.join(rows_dir, f"diagnose-{n}.json")) for n in ("untrained", "scifact", "adapt")]
+diag = [(n, os.path.join(rows_dir, f"diagnose-{n}.json")) for n in ("untrained", "scifact", "adapt", "adapt-hard")]
 diag = [(n, json.load(open(p))) for n, p in diag if os.path.exists(p)]
 if diag:
     print("\n## Where the relevant document is lost (dev, codes-only beam 100)\n")
@@ -135,7 +143,7 @@ if diag:
 print("\n## Training runs\n")
 print("| run | wall s | docids | distinct | largest collision group | step-1 diversity |")
 print("|---|---:|---|---:|---:|---:|")
-for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout"):
+for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout", "adapt-hard", "adapt-hard-holdout"):
     p = os.path.join(out, run, "manifest.json")
     if not os.path.exists(p):
         continue
