@@ -660,7 +660,7 @@ fn assert_adapted(
     assert!(worst < 0.05, "stored encoder states differ by {worst}");
     // ...and not the unadapted checkpoint's, which that tolerance tells apart.
     let original =
-        genret_model::embed::Embedder::load(&ckpt, cfg.model.doc_max_len, tch::Device::Cpu)
+        genret_model::embed::Embedder::load(ckpt, cfg.model.doc_max_len, tch::Device::Cpu)
             .unwrap()
             .embed(&refs, 16, false)
             .unwrap();
