@@ -26,6 +26,9 @@
 #              session 8; chosen on dev by bench/quality/adapt_negatives_sweep.py): the main rows
 #              on that model, the choice on dev among both adapted models' rows, once on test;
 #              HOLDOUT_HARD=1 adds its seen/unseen training and row.
+#   9. long    long docids on the adapted encoder (bench/quality/adapt-untrained-16x256.toml:
+#              adaptation, then GenRet's untrained tokenizer at 16 x 256), residual code scores
+#              and states on dev, codes only once on test.
 # Prints the tables (also written to $OUT_DIR/quality.md).
 #
 #   bench/quality/run.sh                          # everything, about 75 min on 2 cores
@@ -37,7 +40,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 OUT_DIR="${OUT_DIR:-runs/quality}"
-PHASES="${PHASES:-train dev choose test msmarco residual adapt hard}"
+PHASES="${PHASES:-train dev choose test msmarco residual adapt hard long}"
 SCIFACT="$SHARED/data/scifact"
 MSMARCO="$SHARED/data/msmarco-dl19-5k"
 THREADS="${THREADS:-2}"
@@ -175,7 +178,6 @@ if has_phase choose || has_phase test || has_phase msmarco; then
     echo "chosen on dev: codes only = $BEST_CODES; states = $BEST_STATES; hybrid = $BEST_HYBRID; trained model's states = $BEST_TRAINED; its hybrid = $BEST_TRAINED_HYBRID" | tee "$OUT_DIR/chosen.txt" >&2
 fi
 
-# test_row NAME DEVROW [INDEX]: DEVROW's arguments (and index, unless given), once on test.
 # test_row NAME DEV_ROW [INDEX]: the chosen dev row's configuration, once on test. A test row
 # chosen from another dev row before (the choice moved) is run again, never reused.
 test_row() {
@@ -333,6 +335,16 @@ if has_phase hard; then
         train adapt-hard-holdout "$SCIFACT" --config bench/quality/adapt-hard.toml --holdout-docs 0.1
         test_row adapt-hard-holdout-states "$HARD_STATES" adapt-hard-holdout
     fi
+fi
+
+# Long docids on the adapted encoder: can codes alone rank when the encoder knows the task?
+if has_phase long; then
+    train adapt-long-16x256 "$SCIFACT" --config bench/quality/adapt-untrained-16x256.toml
+    row long-codes-residual-16x256 dev adapt-long-16x256 --scoring codes --code-score residual
+    row long-encoder-states-w0-16x256 dev adapt-long-16x256 --scoring encoder-states --code-score residual --code-weight 0 --beam 100
+    LONG_CODES=$(best_of "long-codes-*")
+    echo "chosen on dev (long docids): codes only = $LONG_CODES" | tee "$OUT_DIR/chosen-long.txt" >&2
+    test_row long-best-codes "$LONG_CODES"
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

@@ -106,6 +106,10 @@ chosen_section("hard negatives in adaptation", "chosen-hard.txt", [
     ("adapt-hard-holdout-states", "hard negatives, 10% held out and added after training, best states row"),
 ])
 
+chosen_section("long docids on the adapted encoder", "chosen-long.txt", [
+    ("long-best-codes", "adapted encoder, untrained tokenizer 16 x 256, codes only, best on dev"),
+])
+
 for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder"),
                    ("adapt-hard-holdout-states", "adapted encoder with hard negatives")]:
     h = load(name, "test")
@@ -143,7 +147,8 @@ if diag:
 print("\n## Training runs\n")
 print("| run | wall s | docids | distinct | largest collision group | step-1 diversity |")
 print("|---|---:|---|---:|---:|---:|")
-for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout", "adapt-hard", "adapt-hard-holdout"):
+for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout", "adapt-hard", "adapt-hard-holdout",
+            "adapt-long-16x256"):
     p = os.path.join(out, run, "manifest.json")
     if not os.path.exists(p):
         continue
