@@ -8,8 +8,11 @@
 //!   (`(s − min) / (max − min)` over that system's list; a list whose scores are all equal maps
 //!   to 1), then summed with weights; a document missing from a list gets 0 for it.
 //! * [`FusionMethod::ZScore`]: each system's scores are standardised per query
-//!   (`(s − mean) / std` over that system's list; a list with no spread maps to 0), then summed
-//!   with weights; a document missing from a list gets that list's lowest standardised score.
+//!   (`(s − mean) / std` over that system's list), then summed with weights; a document missing
+//!   from a list gets that list's lowest standardised score. A list with no spread (one document,
+//!   or all scores equal) puts its documents as far above those it lacks as the top of the
+//!   widest other list stands above its floor (1 if there is none), as min-max maps a flat list
+//!   to 1: a document that one system alone finds (a rare word) keeps that system's full say.
 //!   Unlike min-max, one outlying top score does not squeeze the rest of its list together.
 //! * [`FusionMethod::Rrf`] (reciprocal rank fusion, Cormack et al. 2009): `Σ w / (k + rank)`,
 //!   ranks from 1 in each list, the constant k (60 in the paper) damping the top ranks.
@@ -40,6 +43,28 @@ impl std::fmt::Display for FusionMethod {
             FusionMethod::Rrf { k } => write!(f, "rrf(k={k})"),
         }
     }
+}
+
+/// The largest `(max − min) / std` among `lists` that have a spread, 1 when none has: how far the
+/// top of a z-scored list stands above its floor.
+fn widest_z_span(lists: &[(&[ScoredDoc], f64)]) -> f64 {
+    lists
+        .iter()
+        .filter_map(|(list, _)| {
+            let n = list.len().max(1) as f64;
+            let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
+            let std = (list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let (lo, hi) = list
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+                    (lo.min(d.score), hi.max(d.score))
+                });
+            (std > 0.0).then(|| (hi - lo) / std)
+        })
+        .fold(None, |best: Option<f64>, x| {
+            Some(best.map_or(x, |b| b.max(x)))
+        })
+        .unwrap_or(1.0)
 }
 
 /// One query's fused list from its lists in each system (each best first), cut at `depth`.
@@ -74,11 +99,25 @@ pub fn fuse_lists(
                 let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
                 let var = list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n;
                 let std = var.sqrt();
-                let z = |s: f64| if std > 0.0 { (s - mean) / std } else { 0.0 };
-                let floor = list
-                    .iter()
-                    .map(|d| z(d.score))
-                    .fold(f64::INFINITY, f64::min);
+                // A list with no spread (one document, or equal scores) still says which
+                // documents it found: each stands as high above those it lacks as the top of
+                // the widest other list stands above that list's floor (min-max's "a flat list
+                // maps to 1", in z-score units).
+                let top_over_floor = if std > 0.0 { 0.0 } else { widest_z_span(lists) };
+                let z = |s: f64| {
+                    if std > 0.0 {
+                        (s - mean) / std
+                    } else {
+                        top_over_floor
+                    }
+                };
+                let floor = if std > 0.0 {
+                    list.iter()
+                        .map(|d| z(d.score))
+                        .fold(f64::INFINITY, f64::min)
+                } else {
+                    0.0
+                };
                 if floor.is_finite() {
                     floors.push((weight, floor));
                 }
@@ -194,10 +233,23 @@ mod tests {
                 got.score
             );
         }
-        // A list with no spread contributes 0 to everything.
+        // A list with no spread, alone, puts its documents 1 above the ones it lacks...
         let flat = list(&[("x", 2.0), ("y", 2.0)]);
         let fused = fuse_lists(&[(&flat, 1.0)], FusionMethod::ZScore, 10);
-        assert!(fused.iter().all(|d| d.score == 0.0));
+        assert!(fused.iter().all(|d| d.score == 1.0));
+        // ...and beside other lists, as far as the widest one's top stands above its floor
+        // (a's: (10 − 0) / sa), so a document found by one system alone keeps its full say: v,
+        // at the floor of a, ties a's top document x, which the other system lacks.
+        let alone = list(&[("v", 7.0)]);
+        let fused = fuse_lists(&[(&a, 0.5), (&alone, 0.5)], FusionMethod::ZScore, 10);
+        let span = 10.0 / sa;
+        let v = fused.iter().find(|d| d.doc_id == "v").unwrap();
+        let x = fused.iter().find(|d| d.doc_id == "x").unwrap();
+        assert!(
+            (v.score - (0.5 * za(0.0) + 0.5 * span)).abs() < 1e-12,
+            "{fused:?}"
+        );
+        assert!((v.score - x.score).abs() < 1e-12, "{fused:?}");
     }
 
     #[test]
