@@ -45,15 +45,21 @@ impl std::fmt::Display for FusionMethod {
     }
 }
 
+/// A list's mean score and population standard deviation.
+fn mean_and_std(list: &[ScoredDoc]) -> (f64, f64) {
+    let n = list.len().max(1) as f64;
+    let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
+    let var = list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
 /// The largest `(max − min) / std` among `lists` that have a spread, 1 when none has: how far the
 /// top of a z-scored list stands above its floor.
 fn widest_z_span(lists: &[(&[ScoredDoc], f64)]) -> f64 {
     lists
         .iter()
         .filter_map(|(list, _)| {
-            let n = list.len().max(1) as f64;
-            let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
-            let std = (list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let (_, std) = mean_and_std(list);
             let (lo, hi) = list
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
@@ -95,10 +101,7 @@ pub fn fuse_lists(
                 }
             }
             FusionMethod::ZScore => {
-                let n = list.len().max(1) as f64;
-                let mean = list.iter().map(|d| d.score).sum::<f64>() / n;
-                let var = list.iter().map(|d| (d.score - mean).powi(2)).sum::<f64>() / n;
-                let std = var.sqrt();
+                let (mean, std) = mean_and_std(list);
                 // A list with no spread (one document, or equal scores) still says which
                 // documents it found: each stands as high above those it lacks as the top of
                 // the widest other list stands above that list's floor (min-max's "a flat list
