@@ -53,6 +53,14 @@ fn mean_and_std(list: &[ScoredDoc]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// A list's lowest and highest score (infinities for an empty list).
+fn score_range(list: &[ScoredDoc]) -> (f64, f64) {
+    list.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+            (lo.min(d.score), hi.max(d.score))
+        })
+}
+
 /// The largest `(max − min) / std` among `lists` that have a spread, 1 when none has: how far the
 /// top of a z-scored list stands above its floor.
 fn widest_z_span(lists: &[(&[ScoredDoc], f64)]) -> f64 {
@@ -60,11 +68,7 @@ fn widest_z_span(lists: &[(&[ScoredDoc], f64)]) -> f64 {
         .iter()
         .filter_map(|(list, _)| {
             let (_, std) = mean_and_std(list);
-            let (lo, hi) = list
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
-                    (lo.min(d.score), hi.max(d.score))
-                });
+            let (lo, hi) = score_range(list);
             (std > 0.0).then(|| (hi - lo) / std)
         })
         .fold(None, |best: Option<f64>, x| {
@@ -86,11 +90,7 @@ pub fn fuse_lists(
     for &(list, weight) in lists {
         match method {
             FusionMethod::MinMax => {
-                let (lo, hi) = list
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
-                        (lo.min(d.score), hi.max(d.score))
-                    });
+                let (lo, hi) = score_range(list);
                 for d in list {
                     let norm = if hi > lo {
                         (d.score - lo) / (hi - lo)
@@ -102,30 +102,23 @@ pub fn fuse_lists(
             }
             FusionMethod::ZScore => {
                 let (mean, std) = mean_and_std(list);
-                // A list with no spread (one document, or equal scores) still says which
-                // documents it found: each stands as high above those it lacks as the top of
-                // the widest other list stands above that list's floor (min-max's "a flat list
-                // maps to 1", in z-score units).
-                let top_over_floor = if std > 0.0 { 0.0 } else { widest_z_span(lists) };
-                let z = |s: f64| {
-                    if std > 0.0 {
-                        (s - mean) / std
-                    } else {
-                        top_over_floor
+                if std > 0.0 {
+                    // Each document adds its z-score above the list's floor, (s − lo) / std;
+                    // the floor itself, (lo − mean) / std, comes back in the shift.
+                    let (lo, _) = score_range(list);
+                    floors.push((weight, (lo - mean) / std));
+                    for d in list {
+                        *total.entry(&d.doc_id).or_insert(0.0) += weight * (d.score - lo) / std;
                     }
-                };
-                let floor = if std > 0.0 {
-                    list.iter()
-                        .map(|d| z(d.score))
-                        .fold(f64::INFINITY, f64::min)
                 } else {
-                    0.0
-                };
-                if floor.is_finite() {
-                    floors.push((weight, floor));
-                }
-                for d in list {
-                    *total.entry(&d.doc_id).or_insert(0.0) += weight * (z(d.score) - floor);
+                    // A list with no spread (one document, or equal scores) still says which
+                    // documents it found: each stands as high above those it lacks as the top
+                    // of the widest other list stands above that list's floor (min-max's "a
+                    // flat list maps to 1", in z-score units).
+                    let span = widest_z_span(lists);
+                    for d in list {
+                        *total.entry(&d.doc_id).or_insert(0.0) += weight * span;
+                    }
                 }
             }
             FusionMethod::Rrf { k } => {
