@@ -577,18 +577,29 @@ fn failed_runs_can_be_retried_resumed_with_a_clear_mismatch_or_restarted() {
     .is_err());
 }
 
+/// The checkpoint and training data of the adaptation tests.
+struct AdaptationFixture {
+    ckpt: genret_model::checkpoint::Checkpoint,
+    corpus: Corpus,
+    qrels: genret_data::Qrels,
+    queries: genret_data::Queries,
+}
+
+impl AdaptationFixture {
+    fn inputs(&self) -> TrainInputs<'_> {
+        TrainInputs {
+            dataset: "specific".into(),
+            corpus: &self.corpus,
+            train_qrels: Some((&self.qrels, &self.queries)),
+            data_files: vec![],
+        }
+    }
+}
+
 /// A two-layer tiny BERT with adaptation of its top layer for one epoch, and one specific
 /// judged query per document of the fixture corpus (a topic query, relevant to many, is never
 /// adapted on).
-fn adaptation_setup(
-    dir: &std::path::Path,
-    cfg: &mut TrainConfig,
-) -> (
-    genret_model::checkpoint::Checkpoint,
-    Corpus,
-    genret_data::Qrels,
-    genret_data::Queries,
-) {
+fn adaptation_setup(dir: &std::path::Path, cfg: &mut TrainConfig) -> AdaptationFixture {
     // Two encoder layers; adaptation trains the upper one.
     let tok = shared().unwrap();
     let mut bert = tiny_bert_config(30522);
@@ -609,8 +620,12 @@ fn adaptation_setup(
         });
         qrels.insert(&format!("q{i}"), &d.id, 1);
     }
-    let queries = genret_data::Queries::from_queries(list);
-    (ckpt, corpus, qrels, queries)
+    AdaptationFixture {
+        ckpt,
+        corpus,
+        qrels,
+        queries: genret_data::Queries::from_queries(list),
+    }
 }
 
 /// Only the top encoder layer changed, and the states handed to the index are what the adapted
@@ -683,13 +698,8 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
     let Some((_serial, dir, mut cfg)) = start() else {
         return;
     };
-    let (ckpt, corpus, qrels, queries) = adaptation_setup(dir.path(), &mut cfg);
-    let inputs = TrainInputs {
-        dataset: "specific".into(),
-        corpus: &corpus,
-        train_qrels: Some((&qrels, &queries)),
-        data_files: vec![],
-    };
+    let fixture = adaptation_setup(dir.path(), &mut cfg);
+    let inputs = fixture.inputs();
     let out = train(
         &dir.path().join("adapted"),
         cfg.clone(),
@@ -697,7 +707,7 @@ fn encoder_adaptation_trains_the_top_layers_and_the_states_follow_them() {
         &TrainOptions::default(),
     )
     .unwrap();
-    assert_adapted(&out, &ckpt, &cfg, &corpus);
+    assert_adapted(&out, &fixture.ckpt, &cfg, &fixture.corpus);
 
     // Interrupted right after adaptation, then resumed: the same docids.
     let run = dir.path().join("resumed");
@@ -756,22 +766,16 @@ fn rule_based_docids_and_hard_negatives_adapt_the_encoder_too() {
     let Some((_serial, dir, mut cfg)) = start() else {
         return;
     };
-    let (ckpt, corpus, qrels, queries) = adaptation_setup(dir.path(), &mut cfg);
+    let fixture = adaptation_setup(dir.path(), &mut cfg);
     cfg.adapt.hard_negatives = 2;
     cfg.scheme.kind = genret_docids::SchemeKind::Rq;
     cfg.schedule.fixed_epochs = 1;
-    let inputs = TrainInputs {
-        dataset: "specific".into(),
-        corpus: &corpus,
-        train_qrels: Some((&qrels, &queries)),
-        data_files: vec![],
-    };
     let out = train(
         &dir.path().join("rq"),
         cfg.clone(),
-        &inputs,
+        &fixture.inputs(),
         &TrainOptions::default(),
     )
     .unwrap();
-    assert_adapted(&out, &ckpt, &cfg, &corpus);
+    assert_adapted(&out, &fixture.ckpt, &cfg, &fixture.corpus);
 }
