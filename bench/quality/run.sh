@@ -197,6 +197,16 @@ test_row() {
     fi
 }
 
+# test_chosen PREFIX LABEL CODES STATES HYBRID: records a phase's dev choice in
+# chosen-PREFIX.txt and runs each chosen row once on test as PREFIX-best-{codes,states,hybrid}.
+test_chosen() {
+    local prefix=$1 label=$2 codes=$3 states=$4 hybrid=$5
+    echo "chosen on dev ($label): codes only = $codes; states = $states; hybrid = $hybrid" | tee "$OUT_DIR/chosen-$prefix.txt" >&2
+    test_row "$prefix-best-codes" "$codes"
+    test_row "$prefix-best-states" "$states"
+    test_row "$prefix-best-hybrid" "$hybrid"
+}
+
 if has_phase test; then
     baseline bm25 "$SCIFACT" test bm25
     baseline dense "$SCIFACT" test dense
@@ -254,10 +264,7 @@ if has_phase residual; then
         python3 bench/quality/fused.py "$OUT_DIR/rows/residual-hybrid-w$w.dev.json"
     done
     RES_HYBRID=$(best_of "residual-hybrid-*")
-    echo "chosen on dev (residual): codes only = $RES_CODES; states = $RES_STATES; hybrid = $RES_HYBRID" | tee "$OUT_DIR/chosen-residual.txt" >&2
-    test_row residual-best-codes "$RES_CODES"
-    test_row residual-best-states "$RES_STATES"
-    test_row residual-best-hybrid "$RES_HYBRID"
+    test_chosen residual "residual" "$RES_CODES" "$RES_STATES" "$RES_HYBRID"
     test_row residual-trained-codes residual-codes-scifact
     # Every docid length of the sweep once on test as well (the dev pick, 32 x 256, has more
     # codebook rows than SciFact has documents: its codes hold the embeddings themselves).
@@ -301,10 +308,7 @@ if has_phase adapt; then
     done
     ADAPT_CODES=$(best_of "adapt-*codes*")
     ADAPT_HYBRID=$(best_of "adapt-hybrid-w*")
-    echo "chosen on dev (adapt): codes only = $ADAPT_CODES; states = $ADAPT_STATES; hybrid = $ADAPT_HYBRID" | tee "$OUT_DIR/chosen-adapt.txt" >&2
-    test_row adapt-best-codes "$ADAPT_CODES"
-    test_row adapt-best-states "$ADAPT_STATES"
-    test_row adapt-best-hybrid "$ADAPT_HYBRID"
+    test_chosen adapt "adapt" "$ADAPT_CODES" "$ADAPT_STATES" "$ADAPT_HYBRID"
     # Seen vs unseen: the same preset without a random 10% of the documents, added afterwards.
     train adapt-holdout "$SCIFACT" --config bench/quality/adapt.toml --holdout-docs 0.1
     test_row adapt-holdout-states "$ADAPT_STATES" adapt-holdout
@@ -327,10 +331,7 @@ if has_phase hard; then
     HARD_CODES=$(best_of "[ah][da]*codes*")
     HARD_STATES=$(best_of "[ah][da]*-states-w*")
     HARD_HYBRID=$(best_of "[ah][da]*-hybrid-w*")
-    echo "chosen on dev (adapted models): codes only = $HARD_CODES; states = $HARD_STATES; hybrid = $HARD_HYBRID" | tee "$OUT_DIR/chosen-hard.txt" >&2
-    test_row hard-best-codes "$HARD_CODES"
-    test_row hard-best-states "$HARD_STATES"
-    test_row hard-best-hybrid "$HARD_HYBRID"
+    test_chosen hard "adapted models" "$HARD_CODES" "$HARD_STATES" "$HARD_HYBRID"
     if [ -n "${HOLDOUT_HARD:-}" ]; then
         train adapt-hard-holdout "$SCIFACT" --config bench/quality/adapt-hard.toml --holdout-docs 0.1
         test_row adapt-hard-holdout-states "$HARD_STATES" adapt-hard-holdout
