@@ -29,6 +29,10 @@
 #   9. long    long docids on the adapted encoder (bench/quality/adapt-untrained-16x256.toml:
 #              adaptation, then GenRet's untrained tokenizer at 16 x 256), residual code scores
 #              and states on dev, codes only once on test.
+#  10. resdec  residual decoding (bench/quality/adapt-residual-16x256.toml: phase 9 with
+#              docids.residual, so the untrained tokenizer is residual quantisation of the
+#              decoder states): code-only rows by residual, logit and log-prob scores and a states
+#              row on dev, the best codes-only row once on test.
 # Prints the tables (also written to $OUT_DIR/quality.md).
 #
 #   bench/quality/run.sh                          # everything, about 75 min on 2 cores
@@ -40,7 +44,7 @@ cd "$(dirname "$0")/../.."
 use_genret
 
 OUT_DIR="${OUT_DIR:-runs/quality}"
-PHASES="${PHASES:-train dev choose test msmarco residual adapt hard long}"
+PHASES="${PHASES:-train dev choose test msmarco residual adapt hard long resdec}"
 SCIFACT="$SHARED/data/scifact"
 MSMARCO="$SHARED/data/msmarco-dl19-5k"
 THREADS="${THREADS:-2}"
@@ -346,6 +350,34 @@ if has_phase long; then
     LONG_CODES=$(best_of "long-codes-*")
     echo "chosen on dev (long docids): codes only = $LONG_CODES" | tee "$OUT_DIR/chosen-long.txt" >&2
     test_row long-best-codes "$LONG_CODES"
+fi
+
+# Residual decoding: GenRet's own tokenizer as residual quantisation of its decoder states, with
+# no docid epoch (adapt-resdec-16x256) and with one final epoch of GenRet's losses on the full
+# docids (adapt-resdec-16x256-final1). Rows on dev; the best of each family across both models
+# chosen on dev and run once on test, and the decoder's own code scores (logit or log-prob, the
+# generative retriever P(z|q) alone, no encoder embedding of the query) as a family of its own.
+if has_phase resdec; then
+    train adapt-resdec-16x256 "$SCIFACT" --config bench/quality/adapt-residual-16x256.toml
+    train adapt-resdec-16x256-final1 "$SCIFACT" --config bench/quality/adapt-residual-16x256-final1.toml
+    for model in adapt-resdec-16x256 adapt-resdec-16x256-final1; do
+        tag=${model#adapt-}
+        tag=${tag%-16x256*}${model#adapt-resdec-16x256}
+        row "$tag-codes-residual-16x256" dev "$model" --scoring codes --code-score residual
+        row "$tag-codes-logit-16x256" dev "$model" --scoring codes --code-score logit
+        row "$tag-codes-logprob-16x256" dev "$model" --scoring codes --code-score log-prob
+        row "$tag-encoder-states-w0-16x256" dev "$model" --scoring encoder-states --code-score residual --code-weight 0 --beam 100
+    done
+    row resdec-encoder-states-w0-beam300-16x256 dev adapt-resdec-16x256 --scoring encoder-states --code-score residual --code-weight 0 --beam 300
+    row resdec-encoder-states-w0.5-16x256 dev adapt-resdec-16x256 --scoring encoder-states --code-score residual --code-weight 0.5 --beam 100
+    for w in 0.4 0.5 0.6; do
+        row "resdec-hybrid-wz$w" dev adapt-resdec-16x256 --scoring encoder-states --code-score residual --code-weight 0 --beam 100 --fuse bm25 --fuse-method z-score --fuse-weight "$w"
+        python3 bench/quality/fused.py "$OUT_DIR/rows/resdec-hybrid-wz$w.dev.json"
+    done
+    test_chosen resdec "residual decoding" "$(best_of "resdec*-codes-*")" "$(best_of "resdec*-states-w*")" "$(best_of "resdec*-hybrid-w*")"
+    RESDEC_DECODER=$(best_of "resdec*-codes-log*")
+    echo "chosen on dev (residual decoding, the decoder's own code scores): $RESDEC_DECODER" | tee "$OUT_DIR/chosen-resdec-decoder.txt" >&2
+    test_row resdec-best-decoder-codes "$RESDEC_DECODER"
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

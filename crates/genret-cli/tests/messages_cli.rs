@@ -51,7 +51,8 @@ fn refusals_warnings_and_messages() {
             stderr(&out)
         );
     }
-    // A depth beyond a codes-only beam is warned about.
+    // A depth beyond a codes-only beam is warned about (log-prob codes: a beam search; the
+    // residual code scores of the default index score every docid).
     let out = genret(&fx.home)
         .args([
             "search",
@@ -61,6 +62,8 @@ fn refusals_warnings_and_messages() {
             &s(&index),
             "--scoring",
             "codes",
+            "--code-score",
+            "log-prob",
             "--beam",
             "2",
             "--depth",

@@ -57,8 +57,9 @@ fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
     for row in [
         "BM25 (tantivy)",
         "dense (same encoder, exact)",
-        "GenRet, codes only (paper scoring), beam 10",
-        "GenRet, codes only (paper scoring), beam 100",
+        // The default preset decodes residually: its codes are scored by residual code scores.
+        "GenRet, codes only (residual code scores), beam 10",
+        "GenRet, codes only (residual code scores), beam 100",
         "GenRet default (codes + states)",
         "GenRet + BM25 hybrid (default + BM25)",
         "| seen |",

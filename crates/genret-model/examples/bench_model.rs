@@ -223,6 +223,7 @@ fn heads() -> HeadsConfig {
             // genret's default: the mean-pooled encoder states, projected, join every decoder input.
             pooled_input: true,
         },
+        residual: false,
     }
 }
 

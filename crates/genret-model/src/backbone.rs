@@ -27,6 +27,9 @@ pub struct KvCache {
     pub layers: Vec<LayerCache>,
     /// Number of positions already decoded (the position index of the next input).
     pub len: i64,
+    /// Residual decoding only: the sum of the reconstruction rows of the codes fed so far,
+    /// `[B, D]`, which the heads subtract from the next state (see `GenRet`).
+    pub offset: Option<Tensor>,
 }
 
 impl KvCache {
@@ -34,6 +37,7 @@ impl KvCache {
         Self {
             layers: (0..num_layers).map(|_| LayerCache::default()).collect(),
             len: 0,
+            offset: None,
         }
     }
 
@@ -48,6 +52,9 @@ impl KvCache {
             if let Some((k, v)) = &layer.cross_kv {
                 layer.cross_kv = Some((pick(k), pick(v)));
             }
+        }
+        if let Some(offset) = &self.offset {
+            self.offset = Some(pick(offset));
         }
     }
 }

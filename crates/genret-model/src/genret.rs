@@ -5,6 +5,15 @@
 //! embeddings of codes `z_1 .. z_{t-1}`, and the decoder state at position `t-1` is `d_t`.
 //! `Q(z_t = j | z_<t, text) = softmax_j(d_t . E_t[j] / temperature)`. There is no end token:
 //! every docid has exactly M codes.
+//!
+//! **Residual decoding** (`HeadsConfig::residual`, off in the paper's configuration): each step
+//! also has reconstruction rows `R_t`, and the state the heads read at step t is
+//! `d_t - sum_{s<t} R_s[z_s]`, what the codes chosen so far leave of the text. With `R_t` the
+//! centroids of balanced k-means on those residual states (the trainer fits them), the untrained
+//! tokenizer is residual quantisation of the decoder states: every step encodes what the prefix
+//! does not say, so long docids keep carrying the text's embedding. Without it a fresh decoder's
+//! later states repeat what step 1 already encoded (from step 6 of a 16-step docid, one code of
+//! 256 was ever chosen). `R_t` is not trained by gradients.
 
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -28,6 +37,8 @@ pub struct HeadsConfig {
     pub temperature: f64,
     /// The light decoder's shape (BERT-family backbones only; T5 brings its own decoder).
     pub decoder: DecoderConfig,
+    /// Residual decoding (see the module documentation).
+    pub residual: bool,
 }
 
 impl Default for HeadsConfig {
@@ -37,6 +48,7 @@ impl Default for HeadsConfig {
             codebook_size: 64,
             temperature: 1.0,
             decoder: DecoderConfig::default(),
+            residual: false,
         }
     }
 }
@@ -51,6 +63,8 @@ pub enum BackboneConfig {
 
 /// Variable-name prefixes inside the model's VarStore.
 pub const BACKBONE_PREFIX: &str = "backbone";
+/// Variable-name group of the residual reconstruction rows (under `genret.`).
+pub const RECONSTRUCTION: &str = "reconstruction";
 /// Where a BERT-family checkpoint's tensors go.
 pub const ENCODER_PREFIX: &str = "backbone.encoder.";
 
@@ -62,6 +76,8 @@ pub struct GenRet {
     pub codebooks: Vec<Tensor>,
     /// Input embedding of code `z_t` at decoder position t, `[K, D]` each.
     pub code_inputs: Vec<Tensor>,
+    /// Residual decoding only (else empty): `R_t`, `[K, D]` each, zero until fitted.
+    pub reconstruction: Vec<Tensor>,
     pub heads: HeadsConfig,
     pub backbone_config: BackboneConfig,
 }
@@ -108,6 +124,15 @@ impl GenRet {
             code_inputs: (0..m)
                 .map(|t| (&hp / "code_input").var(&t.to_string(), &[k, d], init))
                 .collect(),
+            reconstruction: if heads.residual {
+                (0..m)
+                    .map(|t| {
+                        (&hp / RECONSTRUCTION).var(&t.to_string(), &[k, d], nn::Init::Const(0.0))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             backbone,
             heads: heads.clone(),
             backbone_config: backbone_config.clone(),
@@ -194,10 +219,24 @@ impl GenRet {
         Tensor::cat(&parts, 1)
     }
 
-    /// Teacher-forced decoder states `d_1 .. d_{T+1}` for a code prefix `[B, T]`: `[B, T + 1, D]`.
+    /// Teacher-forced decoder states `d_1 .. d_{T+1}` for a code prefix `[B, T]`: `[B, T + 1, D]`
+    /// (with residual decoding, each minus the reconstruction of the codes before it).
     pub fn decode_states(&self, encoded: &Encoded, prefix: &Tensor, train: bool) -> Tensor {
-        self.backbone
-            .decode(&self.decoder_inputs(prefix), encoded, train)
+        let states = self
+            .backbone
+            .decode(&self.decoder_inputs(prefix), encoded, train);
+        if self.reconstruction.is_empty() {
+            return states;
+        }
+        let t = prefix.size2().map(|(_, t)| t).unwrap_or(0);
+        let mut offset = states.select(1, 0).zeros_like();
+        let mut offsets = vec![offset.shallow_clone()];
+        for step in 0..t {
+            offset = offset
+                + self.reconstruction[step as usize].index_select(0, &prefix.select(1, step));
+            offsets.push(offset.shallow_clone());
+        }
+        states - Tensor::stack(&offsets, 1)
     }
 
     /// Logits of step `t` (0-based) for states `[..., D]`: `[..., K]`.
@@ -228,9 +267,23 @@ impl GenRet {
         codes: &Tensor,
     ) -> Tensor {
         let input = self.code_inputs[step].index_select(0, codes).unsqueeze(1);
-        self.backbone
+        let state = self
+            .backbone
             .decode_step(&input, encoded, cache)
-            .squeeze_dim(1)
+            .squeeze_dim(1);
+        match self.reconstruction.get(step) {
+            None => state,
+            Some(rows) => {
+                let chosen = rows.index_select(0, codes);
+                let offset = match cache.offset.take() {
+                    Some(before) => before + chosen,
+                    None => chosen,
+                };
+                let out = &state - &offset;
+                cache.offset = Some(offset);
+                out
+            }
+        }
     }
 
     /// Greedy docids (argmax at each step given the fixed earlier ones): `[B, M]` int64.
@@ -302,6 +355,11 @@ mod tests {
     use super::*;
 
     fn tiny() -> (nn::VarStore, GenRet) {
+        tiny_with(false)
+    }
+
+    /// With `residual`, the reconstruction rows are random (not zero), so that they matter.
+    fn tiny_with(residual: bool) -> (nn::VarStore, GenRet) {
         tch::manual_seed(7);
         let vs = nn::VarStore::new(Device::Cpu);
         let heads = HeadsConfig {
@@ -313,6 +371,7 @@ mod tests {
                 dropout: 0.0,
                 ..Default::default()
             },
+            residual,
             ..Default::default()
         };
         let model = GenRet::new(
@@ -321,7 +380,76 @@ mod tests {
             &heads,
         )
         .unwrap();
+        tch::no_grad(|| {
+            for rows in &model.reconstruction {
+                let _ = rows.shallow_clone().copy_(&rows.randn_like());
+            }
+        });
         (vs, model)
+    }
+
+    #[test]
+    fn residual_states_subtract_the_rows_of_the_codes_before_them() {
+        let (_vs, model) = tiny_with(true);
+        assert_eq!(model.reconstruction.len(), 3);
+        let (ids, mask) = batch();
+        let enc = model.encode(&ids, &mask, false);
+        let prefix = Tensor::from_slice(&[3i64, 1, 0, 4]).view([2, 2]);
+        let states = model.decode_states(&enc, &prefix, false);
+        let raw = model
+            .backbone
+            .decode(&model.decoder_inputs(&prefix), &enc, false);
+        // Row 0: codes 3 then 1; row 1: codes 0 then 4.
+        let rows = |step: usize, codes: [i64; 2]| {
+            model.reconstruction[step].index_select(0, &Tensor::from_slice(&codes))
+        };
+        let first = rows(0, [3, 0]);
+        let second = &first + rows(1, [1, 4]);
+        let want = [
+            raw.select(1, 0),
+            raw.select(1, 1) - &first,
+            raw.select(1, 2) - &second,
+        ];
+        for (t, w) in want.iter().enumerate() {
+            let diff = (states.select(1, t as i64) - w)
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(diff < 1e-5, "position {t}: {diff}");
+        }
+        // A plain model's states are the raw decoder output.
+        let (_vs, plain) = tiny_with(false);
+        assert!(plain.reconstruction.is_empty());
+    }
+
+    #[test]
+    fn residual_incremental_decoding_equals_teacher_forcing_after_reordering() {
+        let (_vs, model) = tiny_with(true);
+        let (ids, mask) = batch();
+        let enc = model.encode(&ids, &mask, false);
+        let prefix = Tensor::from_slice(&[3i64, 1, 0, 4]).view([2, 2]);
+        let full = model.decode_states(&enc, &prefix, false);
+        let (mut cache, _) = model.begin_decoding(&enc);
+        // Decode the rows swapped, then swap them back as a beam search reorders its beams.
+        let swap = Tensor::from_slice(&[1i64, 0]);
+        let swapped_enc = Encoded {
+            states: enc.states.index_select(0, &swap),
+            mask: enc.mask.index_select(0, &swap),
+        };
+        let (mut swapped_cache, _) = model.begin_decoding(&swapped_enc);
+        let _ = model.continue_decoding(
+            &swapped_enc,
+            &mut swapped_cache,
+            0,
+            &prefix.select(1, 0).index_select(0, &swap),
+        );
+        swapped_cache.select_rows(&swap);
+        let d3 = model.continue_decoding(&enc, &mut swapped_cache, 1, &prefix.select(1, 1));
+        let diff = (full.select(1, 2) - &d3).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "reordered cache: {diff}");
+        let d2 = model.continue_decoding(&enc, &mut cache, 0, &prefix.select(1, 0));
+        let diff = (full.select(1, 1) - d2).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "position 1: {diff}");
     }
 
     fn batch() -> (Tensor, Tensor) {

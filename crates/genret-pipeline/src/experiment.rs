@@ -355,6 +355,10 @@ impl ScoringChoice {
         }
         if let Some(c) = self.code {
             s.code = c;
+        } else if s.code == CodeScore::Residual && s.states == Some(StateKind::Decoder) {
+            // Residual code scores use the query's encoder embedding; a search that switches a
+            // residual index to decoder states scores its codes by the decoder too.
+            s.code = CodeScore::LogProb;
         }
         if let Some(w) = self.code_weight {
             s.code_weight = w;
@@ -618,5 +622,27 @@ mod tests {
             ScoringChoice::default().resolve(index_default),
             index_default
         );
+    }
+
+    #[test]
+    fn a_residual_index_switched_to_decoder_states_scores_codes_by_the_decoder() {
+        let residual = crate::training::default_scoring(true);
+        assert_eq!(residual.code, CodeScore::Residual);
+        let decoder = ScoringChoice {
+            states: Some(Some(StateKind::Decoder)),
+            ..Default::default()
+        };
+        assert_eq!(decoder.resolve(residual).code, CodeScore::LogProb);
+        let asked = ScoringChoice {
+            code: Some(CodeScore::Logit),
+            ..decoder
+        };
+        assert_eq!(asked.resolve(residual).code, CodeScore::Logit);
+        // Codes only keeps the index's residual code scores.
+        let codes = ScoringChoice {
+            states: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(codes.resolve(residual).code, CodeScore::Residual);
     }
 }

@@ -19,7 +19,7 @@ use genret_data::{Corpus, Qrels, Queries};
 use genret_docids::{Assignment, SchemeKind, SchemeState};
 use genret_model::checkpoint::Checkpoint;
 use genret_model::embed::l2_normalize;
-use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig};
+use genret_model::genret::{BackboneConfig, GenRet, HeadsConfig, RECONSTRUCTION};
 use genret_model::losses::{self, LossTerms};
 use genret_model::tokenize::TextTokenizer;
 use rand::seq::SliceRandom;
@@ -516,6 +516,7 @@ fn heads_config(cfg: &TrainConfig) -> HeadsConfig {
         codebook_size: cfg.docids.codebook_size as i64,
         temperature: cfg.docids.temperature,
         decoder: cfg.decoder.clone(),
+        residual: cfg.residual_decoding(),
     }
 }
 
@@ -1014,6 +1015,12 @@ impl Trainer<'_> {
         for (name, t) in self.vs.variables() {
             let trainable = if let Some(rest) = name.strip_prefix("genret.codebook.") {
                 rest.parse::<usize>().is_ok_and(codebook)
+            } else if name
+                .strip_prefix("genret.")
+                .is_some_and(|rest| rest.starts_with(RECONSTRUCTION))
+            {
+                // Fitted by the clustering, not by gradients.
+                false
             } else if name.starts_with("genret.") || name.starts_with("backbone.decoder.") {
                 true
             } else {
@@ -1336,7 +1343,9 @@ impl Trainer<'_> {
         Ok((Tensor::cat(&dec, 0), Tensor::cat(&enc, 0)))
     }
 
-    /// Diverse clustering, part 1: balanced k-means on prefix-mean-removed `d_T`.
+    /// Diverse clustering, part 1: balanced k-means on prefix-mean-removed `d_T`. With residual
+    /// decoding the states are already what the prefix leaves (no prefix means are removed), and
+    /// the raw centroids become the step's reconstruction rows.
     fn init_codebook(&mut self, step: usize, seed: u64) -> Result<()> {
         if !self.cfg.clustering.balanced_init {
             tracing::info!("step {}: codebook left random (ablation)", step + 1);
@@ -1349,7 +1358,8 @@ impl Trainer<'_> {
         let global = states.mean_dim([0i64].as_slice(), true, Kind::Double);
         let groups = codebook::prefix_groups(&self.state.codes, step);
         let mut x = states.shallow_clone();
-        if self.cfg.clustering.remove_prefix_mean && step > 0 {
+        let residual = !self.model.reconstruction.is_empty();
+        if self.cfg.clustering.remove_prefix_mean && step > 0 && !residual {
             // Subtract each prefix group's mean and add the global mean back, so step T does not
             // re-learn what the prefix already says.
             let mut adjusted = states.copy();
@@ -1372,6 +1382,12 @@ impl Trainer<'_> {
         };
         let result = km.fit(&data, n as usize, dim as usize)?;
         let mut centroids = Tensor::from_slice(&result.centroids).view([k as i64, dim]);
+        if let Some(rows) = self.model.reconstruction.get(step) {
+            let fitted = centroids
+                .to_kind(Kind::Float)
+                .to_device(self.model.device());
+            tch::no_grad(|| rows.shallow_clone().copy_(&fitted));
+        }
         if self.cfg.clustering.center_codebook {
             // See the `codebook` module: shared mean directions make the argmax ignore the
             // clusters.

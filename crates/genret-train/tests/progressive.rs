@@ -779,3 +779,85 @@ fn rule_based_docids_and_hard_negatives_adapt_the_encoder_too() {
     .unwrap();
     assert_adapted(&out, &fixture.ckpt, &cfg, &fixture.corpus);
 }
+
+/// Residual decoding turns the untrained tokenizer into residual quantisation of the decoder
+/// states: every step's balanced k-means fits the reconstruction rows, so each step removes
+/// part of what is left of the text, and steps past the point where prefixes are unique keep
+/// using the codebook.
+#[test]
+fn residual_decoding_makes_the_untrained_tokenizer_a_residual_quantiser() {
+    let Some((_serial, dir, mut cfg)) = start() else {
+        return;
+    };
+    cfg.docids.steps = 5;
+    cfg.docids.residual = true;
+    cfg.schedule.warmup_epochs = 0;
+    cfg.schedule.main_epochs = 0;
+    cfg.schedule.final_epochs = 0;
+    let corpus = corpus();
+    let inputs = TrainInputs {
+        dataset: "synthetic".into(),
+        corpus: &corpus,
+        train_qrels: None,
+        data_files: vec![],
+    };
+    let out = train(
+        &dir.path().join("run"),
+        cfg.clone(),
+        &inputs,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    let (m, k) = (5, 8);
+    assert_eq!(out.model.reconstruction.len(), m + 1);
+    // Every step uses most of the codebook, also steps 3 to 5, where 8^2 = 64 prefixes already
+    // outnumber the 48 documents.
+    for step in &out.health.steps[..m] {
+        assert!(step.codes_used >= k / 2, "{:?}", out.health.steps);
+    }
+    // The rows were fitted: at every step, subtracting the chosen code's row from the state the
+    // heads read (what the earlier codes left of the text) leaves less of it, summed over the
+    // documents, and past step 1 those states are a small part of d_1.
+    let tok = genret_model::tokenize::TextTokenizer::from_file(
+        &out.checkpoint.tokenizer,
+        cfg.model.doc_max_len,
+    )
+    .unwrap();
+    let texts: Vec<String> = out
+        .train_docs
+        .iter()
+        .map(|&i| corpus.documents()[i].full_text())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let batch = tok.encode_batch(&refs, tch::Device::Cpu).unwrap();
+    let codes: Vec<i64> = out
+        .codes
+        .iter()
+        .flat_map(|c| c[..m].iter().map(|&z| z as i64))
+        .collect();
+    let prefix = tch::Tensor::from_slice(&codes).view([out.codes.len() as i64, m as i64]);
+    let energies: Vec<(f64, f64)> = tch::no_grad(|| {
+        let enc = out
+            .model
+            .encode(&batch.input_ids, &batch.attention_mask, false);
+        let states = out.model.decode_states(&enc, &prefix, false);
+        let energy = |t: &tch::Tensor| t.square().sum(tch::Kind::Double).double_value(&[]);
+        (0..m)
+            .map(|t| {
+                let seen = states.select(1, t as i64);
+                let row = out.model.reconstruction[t].index_select(0, &prefix.select(1, t as i64));
+                (energy(&seen), energy(&(&seen - row)))
+            })
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        energies.iter().all(|(before, after)| after < before),
+        "each step's rows must reduce what they quantise: {energies:?}"
+    );
+    assert!(
+        energies[1..]
+            .iter()
+            .all(|(before, _)| *before < 0.5 * energies[0].0),
+        "states past step 1 are residuals: {energies:?}"
+    );
+}

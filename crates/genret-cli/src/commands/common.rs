@@ -298,8 +298,9 @@ pub struct FuseArgs {
     /// documents, added ones included). Pure GenRet is always reported beside it.
     #[arg(long, value_enum, value_name = "SYSTEM")]
     pub fuse: Option<FuseWith>,
-    /// Weight of GenRet in the fusion (BM25 gets 1 − W); min-max and z-score fusion.
-    #[arg(long, default_value_t = 0.5, value_name = "W")]
+    /// Weight of GenRet in the fusion (BM25 gets 1 − W); min-max and z-score fusion. The
+    /// default was chosen on SciFact dev.
+    #[arg(long, default_value_t = genret_pipeline::training::DEFAULT_FUSE_WEIGHT, value_name = "W")]
     pub fuse_weight: f64,
     /// `z-score` (per-query standardised scores, weighted sum; the default, chosen on SciFact
     /// dev), `min-max` (per-query min-max normalised scores, weighted sum) or `rrf` (reciprocal
