@@ -378,6 +378,17 @@ if has_phase resdec; then
     RESDEC_DECODER=$(best_of "resdec*-codes-log*")
     echo "chosen on dev (residual decoding, the decoder's own code scores): $RESDEC_DECODER" | tee "$OUT_DIR/chosen-resdec-decoder.txt" >&2
     test_row resdec-best-decoder-codes "$RESDEC_DECODER"
+    # Seen vs unseen: the same configuration without a random 10% of the documents, which the
+    # untrained residual tokenizer then gives docids as new documents.
+    train adapt-resdec-holdout "$SCIFACT" --config bench/quality/adapt-residual-16x256.toml --holdout-docs 0.1
+    test_row resdec-holdout-states "$(best_of "resdec*-states-w*")" adapt-resdec-holdout
+    # msmarco-dl19-5k (no training queries: no adaptation), the rows chosen on SciFact dev.
+    train msmarco-resdec "$MSMARCO" --config bench/quality/adapt-residual-16x256.toml
+    baseline bm25 "$MSMARCO" test msmarco-bm25
+    baseline dense "$MSMARCO" test msmarco-dense
+    for dev in "$(best_of "resdec*-codes-*")" "$(best_of "resdec*-states-w*")" "$(best_of "resdec*-hybrid-w*")"; do
+        test_row "msmarco-$dev" "$dev" msmarco-resdec
+    done
 fi
 
 python3 bench/quality/table.py "$OUT_DIR" | tee "$OUT_DIR/quality.md"

@@ -110,8 +110,17 @@ chosen_section("long docids on the adapted encoder", "chosen-long.txt", [
     ("long-best-codes", "adapted encoder, untrained tokenizer 16 x 256, codes only, best on dev"),
 ])
 
+chosen_section("residual decoding", "chosen-resdec.txt", [
+    ("resdec-best-codes", "residual decoding 16 x 256, codes only, best on dev"),
+    ("resdec-best-states", "residual decoding, codes + states, best on dev"),
+    ("resdec-best-hybrid", "residual decoding + BM25 hybrid, best on dev"),
+    ("resdec-best-decoder-codes", "residual decoding, the decoder's own code scores (P(z|q) alone), best on dev"),
+    ("resdec-holdout-states", "residual decoding, 10% held out and added after training, best states row"),
+])
+
 for name, what in [("holdout-states", "default preset"), ("adapt-holdout-states", "adapted encoder"),
-                   ("adapt-hard-holdout-states", "adapted encoder with hard negatives")]:
+                   ("adapt-hard-holdout-states", "adapted encoder with hard negatives"),
+                   ("resdec-holdout-states", "residual decoding, the default since session 10")]:
     h = load(name, "test")
     if not h:
         continue
@@ -148,7 +157,7 @@ print("\n## Training runs\n")
 print("| run | wall s | docids | distinct | largest collision group | step-1 diversity |")
 print("|---|---:|---|---:|---:|---:|")
 for run in ("untrained", "scifact", "holdout", "msmarco", "adapt", "adapt-holdout", "adapt-hard", "adapt-hard-holdout",
-            "adapt-long-16x256"):
+            "adapt-long-16x256", "adapt-resdec-16x256", "adapt-resdec-16x256-final1", "adapt-resdec-holdout", "msmarco-resdec"):
     p = os.path.join(out, run, "manifest.json")
     if not os.path.exists(p):
         continue

@@ -58,8 +58,8 @@ fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
         "BM25 (tantivy)",
         "dense (same encoder, exact)",
         // The default preset decodes residually: its codes are scored by residual code scores.
-        "GenRet, codes only (residual code scores), beam 10",
-        "GenRet, codes only (residual code scores), beam 100",
+        "GenRet, codes only (residual code scores, every docid)",
+        "GenRet, codes only (the decoder's logits), beam 100",
         "GenRet default (codes + states)",
         "GenRet + BM25 hybrid (default + BM25)",
         "| seen |",

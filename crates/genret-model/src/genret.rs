@@ -229,12 +229,12 @@ impl GenRet {
             return states;
         }
         let t = prefix.size2().map(|(_, t)| t).unwrap_or(0);
-        let mut offset = states.select(1, 0).zeros_like();
-        let mut offsets = vec![offset.shallow_clone()];
+        // Not `+=`: that would add in place into the offsets already stacked.
+        let mut offsets = vec![states.select(1, 0).zeros_like()];
         for step in 0..t {
-            offset = offset
-                + self.reconstruction[step as usize].index_select(0, &prefix.select(1, step));
-            offsets.push(offset.shallow_clone());
+            let rows = self.reconstruction[step as usize].index_select(0, &prefix.select(1, step));
+            let next = &offsets[step as usize] + rows;
+            offsets.push(next);
         }
         states - Tensor::stack(&offsets, 1)
     }
@@ -382,7 +382,7 @@ mod tests {
         .unwrap();
         tch::no_grad(|| {
             for rows in &model.reconstruction {
-                let _ = rows.shallow_clone().copy_(&rows.randn_like());
+                rows.shallow_clone().copy_(&rows.randn_like());
             }
         });
         (vs, model)
