@@ -59,7 +59,7 @@ fn quickstart_prints_one_table_with_baselines_and_seen_unseen_rows() {
         "dense (same encoder, exact)",
         // The default preset decodes residually: its codes are scored by residual code scores.
         "GenRet, codes only (residual code scores, every docid)",
-        "GenRet, codes only (the decoder's logits), beam 100",
+        "GenRet, codes only (the decoder's logits), beam 300",
         "GenRet default (codes + states)",
         "GenRet + BM25 hybrid (default + BM25)",
         "| seen |",

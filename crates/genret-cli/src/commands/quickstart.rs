@@ -6,7 +6,7 @@
 //!    (`genret dense`) on the evaluation split.
 //! 3. Search the split with the GenRet index, one query at a time so the latencies are true
 //!    per-query latencies (`genret run`): codes only (with the default preset's residual
-//!    decoding, residual code scores over every docid and the decoder's own logits at beam 100;
+//!    decoding, residual code scores over every docid and the decoder's own logits at beam 300;
 //!    with the paper's docids, their log-probabilities at beam 10 and 100), the index's default
 //!    scoring (codes + states), and that fused with BM25 (`--fuse bm25`,
 //!    z-score fusion at GenRet weight 0.6, both chosen on SciFact dev).
@@ -208,8 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // Codes only, the index's default (codes + states), and the hybrid. Codes only is two rows:
     // with the paper's docids, its log-probabilities at beam 10 and 100; with residual decoding,
-    // residual code scores (every docid scored, no beam) and the decoder's own logits at beam 100
-    // (the generative retriever P(z|q) alone).
+    // residual code scores (every docid scored, no beam) and the decoder's own logits at beam 300
+    // (the generative retriever P(z|q) alone; the beam its dev row used).
     let codes_only = ScoringChoice {
         states: Some(None),
         ..Default::default()
@@ -224,13 +224,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "GenRet, codes only (residual code scores, every docid)".to_string(),
             ),
             (
-                "genret.codes.logit.beam100",
-                Some(100),
+                "genret.codes.logit.beam300",
+                Some(300),
                 ScoringChoice {
                     code: Some(genret_index::CodeScore::Logit),
                     ..codes_only
                 },
-                "GenRet, codes only (the decoder's logits), beam 100".to_string(),
+                "GenRet, codes only (the decoder's logits), beam 300".to_string(),
             ),
         )
     } else {
