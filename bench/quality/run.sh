@@ -375,6 +375,11 @@ if has_phase resdec; then
         python3 bench/quality/fused.py "$OUT_DIR/rows/resdec-hybrid-wz$w.dev.json"
     done
     test_chosen resdec "residual decoding" "$(best_of "resdec*-codes-*")" "$(best_of "resdec*-states-w*")" "$(best_of "resdec*-hybrid-w*")"
+    # Where the decoder's own beam (logit code scores, beam 100) loses the relevant document.
+    if [ ! -f "$OUT_DIR/rows/diagnose-adapt-resdec-16x256.json" ]; then
+        "$GENRET" diagnose --index "$OUT_DIR/adapt-resdec-16x256/index" --data "$SCIFACT" --split dev --scoring codes --device cpu \
+            --json-out "$OUT_DIR/rows/diagnose-adapt-resdec-16x256.json" > "$OUT_DIR/rows/diagnose-adapt-resdec-16x256.txt" 2>/dev/null || true
+    fi
     RESDEC_DECODER=$(best_of "resdec*-codes-log*")
     echo "chosen on dev (residual decoding, the decoder's own code scores): $RESDEC_DECODER" | tee "$OUT_DIR/chosen-resdec-decoder.txt" >&2
     test_row resdec-best-decoder-codes "$RESDEC_DECODER"

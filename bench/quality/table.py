@@ -142,7 +142,7 @@ if ms:
         if r:
             print(line(n, r))
 
-diag = [(n, os.path.join(rows_dir, f"diagnose-{n}.json")) for n in ("untrained", "scifact", "adapt", "adapt-hard")]
+diag = [(n, os.path.join(rows_dir, f"diagnose-{n}.json")) for n in ("untrained", "scifact", "adapt", "adapt-hard", "adapt-resdec-16x256")]
 diag = [(n, json.load(open(p))) for n, p in diag if os.path.exists(p)]
 if diag:
     print("\n## Where the relevant document is lost (dev, codes-only beam 100)\n")

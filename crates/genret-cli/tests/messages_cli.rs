@@ -170,4 +170,42 @@ fn refusals_warnings_and_messages() {
     let err = stderr(&out);
     assert!(!out.status.success() && err.contains("nope.jsonl"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+
+    // Diagnostics of a residual index (the default preset's) trace the decoder's own beam, and
+    // say so, rather than refusing because residual code scores have no beam.
+    std::fs::write(
+        fx.data.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"solar energy findings\"}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(fx.data.join("qrels")).unwrap();
+    std::fs::write(
+        fx.data.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\n",
+    )
+    .unwrap();
+    let out = genret(&fx.home)
+        .args([
+            "diagnose",
+            "--device",
+            "cpu",
+            "--index",
+            &s(&index),
+            "--data",
+            &s(&fx.data),
+            "--split",
+            "test",
+            "--beam",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("diagnosing the decoder's own beam"), "{err}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("| step |") && table.contains("codes(logit)"),
+        "{table}"
+    );
 }

@@ -107,7 +107,15 @@ pub fn execute(args: &Args) -> anyhow::Result<DiagnoseReport> {
         |d| positions.contains_key(d),
         " (or in the index)",
     )?;
-    let scoring = args.scoring.resolve(index.config().scoring);
+    let mut scoring = args.scoring.resolve(index.config().scoring);
+    if scoring.code == genret_index::CodeScore::Residual && args.scoring.code_score.is_none() {
+        // A residual index scores every docid by table look-ups, with no beam to lose the
+        // relevant document from; what can be diagnosed is the decoder's own beam.
+        eprintln!(
+            "the index scores codes by residual code scores (every docid, no beam); diagnosing the decoder's own beam with logit code scores (--code-score chooses)"
+        );
+        scoring.code = genret_index::CodeScore::Logit;
+    }
     let depth = index.search_depth(&scoring);
 
     // The relevant documents' docids (cut to the searched depth), per judged query.
