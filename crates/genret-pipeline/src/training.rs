@@ -124,9 +124,10 @@ pub fn train_and_index(job: TrainJob) -> anyhow::Result<Trained> {
 /// With residual decoding (the default preset): every docid scored by residual code scores (the
 /// query's encoder embedding against the docid's reconstruction), and the 100 best ordered by
 /// the documents' stored encoder states plus half their code score (dev nDCG@10 0.7573 against
-/// 0.7572 with the states alone and 0.6837 with the codes alone). Otherwise (the paper's docids): the beam keeps the 300
-/// best two-code prefixes, and every document below them is ordered by its stored encoder
-/// state. Adding the code score (code_weight > 0) lowered dev nDCG@10 at every weight tried.
+/// 0.7572 with the states alone and 0.6837 with the codes alone). Otherwise (the paper's
+/// docids): the beam keeps the 300 best two-code prefixes, and every document below them is
+/// ordered by its stored encoder state. Adding the code score (code_weight > 0) lowered dev
+/// nDCG@10 at every weight tried.
 pub fn default_scoring(residual: bool) -> genret_index::Scoring {
     if residual {
         return genret_index::Scoring {

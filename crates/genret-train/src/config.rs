@@ -146,23 +146,6 @@ impl Default for DocidSection {
 /// and collisions rare. SciFact (N = 5,183): K = 64, M = 3 (262,144 docids). NQ320K: K = 512,
 /// M = 3, the paper's setting.
 pub fn auto_docid_shape(num_docs: usize) -> (usize, usize) {
-    auto_shape_for(num_docs, false)
-}
-
-/// The rule with residual decoding: M = 16 steps of K = 256 codes (measured on SciFact, where
-/// 16 x 256 residual codes reach the adapted dense model's dev nDCG@10 with states and 0.684
-/// alone), K lowered to the largest power of two with at least 8 documents per code on small
-/// collections (balanced k-means needs documents to fill every code).
-pub fn auto_residual_docid_shape(num_docs: usize) -> (usize, usize) {
-    auto_shape_for(num_docs, true)
-}
-
-fn auto_shape_for(num_docs: usize, residual: bool) -> (usize, usize) {
-    if residual {
-        let per_code = (num_docs / 8).max(2);
-        let k = (1usize << per_code.ilog2()).min(256);
-        return (k, 16);
-    }
     let n = num_docs.max(1) as f64;
     let k = 2f64.powf(n.sqrt().log2().round()).clamp(16.0, 512.0) as usize;
     let target = 32.0 * n;
@@ -171,6 +154,15 @@ fn auto_shape_for(num_docs: usize, residual: bool) -> (usize, usize) {
         m += 1;
     }
     (k, m)
+}
+
+/// The rule with residual decoding: M = 16 steps of K = 256 codes (measured on SciFact, where
+/// 16 x 256 residual codes reach the adapted dense model's dev nDCG@10 with states and 0.684
+/// alone), K lowered to the largest power of two with at least 8 documents per code on small
+/// collections (balanced k-means needs documents to fill every code).
+pub fn auto_residual_docid_shape(num_docs: usize) -> (usize, usize) {
+    let per_code = (num_docs / 8).max(2);
+    ((1usize << per_code.ilog2()).min(256), 16)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,7 +431,11 @@ impl TrainConfig {
 
     /// Fills corpus-dependent defaults (K, M) and checks ranges.
     pub fn resolve(mut self, num_docs: usize) -> Result<Self> {
-        let (k, m) = auto_shape_for(num_docs, self.residual_decoding());
+        let (k, m) = if self.residual_decoding() {
+            auto_residual_docid_shape(num_docs)
+        } else {
+            auto_docid_shape(num_docs)
+        };
         if self.docids.codebook_size == 0 {
             self.docids.codebook_size = k;
         }

@@ -214,48 +214,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         states: Some(None),
         ..Default::default()
     };
-    let residual = trained.index.config().scoring.code == genret_index::CodeScore::Residual;
-    let (first, second) = if residual {
-        (
+    let logit = ScoringChoice {
+        code: Some(genret_index::CodeScore::Logit),
+        ..codes_only
+    };
+    // (run name, beam, scoring, row name)
+    let codes_runs = if trained.index.config().scoring.code == genret_index::CodeScore::Residual {
+        [
             (
                 "genret.codes.residual",
                 None,
                 codes_only,
-                "GenRet, codes only (residual code scores, every docid)".to_string(),
+                "GenRet, codes only (residual code scores, every docid)",
             ),
             (
                 "genret.codes.logit.beam300",
                 Some(300),
-                ScoringChoice {
-                    code: Some(genret_index::CodeScore::Logit),
-                    ..codes_only
-                },
-                "GenRet, codes only (the decoder's logits), beam 300".to_string(),
+                logit,
+                "GenRet, codes only (the decoder's logits), beam 300",
             ),
-        )
+        ]
     } else {
-        (
+        [
             (
                 "genret.codes.beam10",
                 Some(10),
                 codes_only,
-                "GenRet, codes only (paper scoring), beam 10".to_string(),
+                "GenRet, codes only (paper scoring), beam 10",
             ),
             (
                 "genret.codes.beam100",
                 Some(100),
                 codes_only,
-                "GenRet, codes only (paper scoring), beam 100".to_string(),
+                "GenRet, codes only (paper scoring), beam 100",
             ),
-        )
+        ]
     };
     let index_dir = trained.index_dir().to_path_buf();
-    let codes_rows = [first, second]
-        .into_iter()
-        .map(|(run, beam, scoring, name)| {
-            Ok((name, genret_run(&index_dir, run, beam, scoring, None)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut codes_rows = Vec::new();
+    for (run, beam, scoring, name) in codes_runs {
+        codes_rows.push((name, genret_run(&index_dir, run, beam, scoring, None)?));
+    }
     let default = genret_run(
         &index_dir,
         "genret",
@@ -303,7 +302,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let codes_rows: Vec<Row> = codes_rows
         .into_iter()
         .map(|(name, outcome)| Row {
-            name,
+            name: name.into(),
             build_secs: wall,
             index_bytes: genret_bytes,
             outcome,
