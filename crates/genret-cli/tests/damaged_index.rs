@@ -106,17 +106,7 @@ fn every_command_refuses_a_damaged_index_and_names_the_file() {
         return;
     };
     // Judged queries, so that `genret run` has something to run.
-    std::fs::write(
-        fx.data.join("queries.jsonl"),
-        "{\"_id\": \"q1\", \"text\": \"solar energy\"}\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(fx.data.join("qrels")).unwrap();
-    std::fs::write(
-        fx.data.join("qrels/test.tsv"),
-        "query-id\tcorpus-id\tscore\nq1\td2\t1\n",
-    )
-    .unwrap();
+    fx.add_judged_query("solar energy");
     let new_docs = fx.path("new.jsonl");
     std::fs::write(&new_docs, "{\"_id\": \"n1\", \"title\": \"Solar cells\", \"text\": \"A new study of solar energy.\"}\n").unwrap();
     let train = genret(&fx.home)

@@ -173,17 +173,7 @@ fn refusals_warnings_and_messages() {
 
     // Diagnostics of a residual index (the default preset's) trace the decoder's own beam, and
     // say so, rather than refusing because residual code scores have no beam.
-    std::fs::write(
-        fx.data.join("queries.jsonl"),
-        "{\"_id\": \"q1\", \"text\": \"solar energy findings\"}\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(fx.data.join("qrels")).unwrap();
-    std::fs::write(
-        fx.data.join("qrels/test.tsv"),
-        "query-id\tcorpus-id\tscore\nq1\td2\t1\n",
-    )
-    .unwrap();
+    fx.add_judged_query("solar energy findings");
     let out = genret(&fx.home)
         .args([
             "diagnose",

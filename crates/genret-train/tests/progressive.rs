@@ -656,16 +656,8 @@ fn assert_adapted(
     );
 
     // The states handed to the index are what the adapted model computes for each document.
-    let tokenizer =
-        genret_model::tokenize::TextTokenizer::from_file(&ckpt.tokenizer, cfg.model.doc_max_len)
-            .unwrap();
-    let texts: Vec<String> = out
-        .train_docs
-        .iter()
-        .map(|&p| corpus.documents()[p].full_text())
-        .collect();
+    let (texts, tok) = train_doc_batch(out, corpus, &ckpt.tokenizer, cfg.model.doc_max_len);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let tok = tokenizer.encode_batch(&refs, tch::Device::Cpu).unwrap();
     let fresh = tch::no_grad(|| {
         out.model
             .encode(&tok.input_ids, &tok.attention_mask, false)
@@ -687,6 +679,24 @@ fn assert_adapted(
         moved > 0.05,
         "adaptation left the stored states where they were ({moved})"
     );
+}
+
+/// The texts of a run's training documents, in training order, and their token batch.
+fn train_doc_batch(
+    out: &genret_train::TrainOutput,
+    corpus: &Corpus,
+    tokenizer: &std::path::Path,
+    max_len: usize,
+) -> (Vec<String>, genret_model::tokenize::TokenBatch) {
+    let tokenizer = genret_model::tokenize::TextTokenizer::from_file(tokenizer, max_len).unwrap();
+    let texts: Vec<String> = out
+        .train_docs
+        .iter()
+        .map(|&p| corpus.documents()[p].full_text())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = tokenizer.encode_batch(&refs, tch::Device::Cpu).unwrap();
+    (texts, batch)
 }
 
 /// Encoder adaptation trains the top encoder layers, and only them, before any docid; the
@@ -818,18 +828,12 @@ fn residual_decoding_makes_the_untrained_tokenizer_a_residual_quantiser() {
     // The rows were fitted: at every step, subtracting the chosen code's row from the state the
     // heads read (what the earlier codes left of the text) leaves less of it, summed over the
     // documents, and past step 1 those states are a small part of d_1.
-    let tok = genret_model::tokenize::TextTokenizer::from_file(
+    let (_, batch) = train_doc_batch(
+        &out,
+        &corpus,
         &out.checkpoint.tokenizer,
         cfg.model.doc_max_len,
-    )
-    .unwrap();
-    let texts: Vec<String> = out
-        .train_docs
-        .iter()
-        .map(|&i| corpus.documents()[i].full_text())
-        .collect();
-    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-    let batch = tok.encode_batch(&refs, tch::Device::Cpu).unwrap();
+    );
     let codes: Vec<i64> = out
         .codes
         .iter()

@@ -97,6 +97,18 @@ impl Fixture {
     pub fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
+
+    /// Gives the data folder one judged test query, `q1` with `text`, relevant to document `d2`.
+    pub fn add_judged_query(&self, text: &str) {
+        let query = serde_json::json!({"_id": "q1", "text": text});
+        std::fs::write(self.data.join("queries.jsonl"), format!("{query}\n")).unwrap();
+        std::fs::create_dir_all(self.data.join("qrels")).unwrap();
+        std::fs::write(
+            self.data.join("qrels/test.tsv"),
+            "query-id\tcorpus-id\tscore\nq1\td2\t1\n",
+        )
+        .unwrap();
+    }
 }
 
 /// A path as a command-line argument.
